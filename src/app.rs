@@ -1,0 +1,136 @@
+//! The application: shared state, the HTTP router, binding and graceful shutdown. `main.rs`,
+//! tests and benchmarks all start the server through `Application::build`.
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::{auth, config::Config, db, graphql, http};
+
+/// Everything a request may need; cheap to clone (all handles).
+#[derive(Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// The configuration the server started with.
+    pub config: Arc<Config>,
+    /// Token signing and verification.
+    pub keys: Arc<auth::token::TokenKeys>,
+    /// A hash of a random password, verified against when a login names no account.
+    pub dummy_password_hash: Arc<str>,
+    /// SQL statements run since start (tests and benchmarks read it to catch N+1 queries).
+    pub sql_statements: Arc<AtomicU64>,
+}
+
+impl AppState {
+    /// Creates the data directory, opens and migrates the database, loads the signing secret.
+    pub async fn new(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let secret =
+            auth::secret::load_or_generate(config.jwt_secret.as_deref(), &config.data_dir)?;
+        if config.jwt_secret.is_none() && !config.is_sqlite() {
+            tracing::warn!(
+                "JWT_SECRET is not set: tokens are signed with this instance's generated secret; \
+                 set JWT_SECRET to the same value on every instance that shares the database"
+            );
+        }
+        let sql_statements = Arc::new(AtomicU64::new(0));
+        let db = db::connect(&config, sql_statements.clone()).await?;
+        let dummy = uuid::Uuid::new_v4().to_string();
+        let dummy_password_hash = auth::password::hash(dummy)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message().to_string()))?
+            .into();
+        Ok(Self {
+            db,
+            keys: Arc::new(auth::token::TokenKeys::new(
+                &secret,
+                config.token_ttl_seconds,
+            )),
+            config: Arc::new(config),
+            dummy_password_hash,
+            sql_statements,
+        })
+    }
+
+    /// SQL statements run so far.
+    pub fn sql_statement_count(&self) -> u64 {
+        self.sql_statements.load(Ordering::Relaxed)
+    }
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds the state and binds the listener (port 0 picks a free port).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let addr = config.listen_addr();
+        let state = AppState::new(config).await?;
+        let schema = graphql::build_schema(state.clone());
+        let router = http::router(state.clone(), schema);
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The port actually bound.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The shared state (tests read counters from it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(addr = %self.listener.local_addr()?, "goftgu is listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.state.db.clone().close().await.ok();
+        tracing::info!("goftgu stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

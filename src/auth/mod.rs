@@ -1,0 +1,42 @@
+//! Credentials: password hashing, access tokens and the signing secret. Pure mechanics; the rules
+//! (who may log in, which sessions are valid) live in `domain::accounts`.
+pub mod password;
+pub mod secret;
+pub mod token;
+
+use uuid::Uuid;
+
+/// The authenticated caller of a request or WebSocket connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Viewer {
+    /// The user's id.
+    pub user_id: Uuid,
+    /// The session (token `jti`) the caller presented.
+    pub session_id: Uuid,
+    /// Staff may read every chat.
+    pub is_staff: bool,
+}
+
+/// What the transport learned about the caller before running the operation.
+#[derive(Clone, Debug)]
+pub enum AuthState {
+    /// No credentials were presented.
+    Anonymous,
+    /// A valid, unrevoked token.
+    Authenticated(Viewer),
+    /// Credentials were presented but rejected (the reason is safe to show).
+    Rejected(String),
+}
+
+impl AuthState {
+    /// The viewer, or the `UNAUTHENTICATED` error an operation that needs one returns.
+    pub fn viewer(&self) -> crate::error::AppResult<&Viewer> {
+        match self {
+            Self::Authenticated(viewer) => Ok(viewer),
+            Self::Anonymous => Err(crate::error::AppError::Unauthenticated(
+                "authentication required: send `Authorization: Bearer <token>`".into(),
+            )),
+            Self::Rejected(reason) => Err(crate::error::AppError::Unauthenticated(reason.clone())),
+        }
+    }
+}

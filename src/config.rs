@@ -1,0 +1,153 @@
+//! Runtime configuration: clap flags with environment fallbacks, every one optional, so
+//! `goftgu` with no arguments serves on 127.0.0.1:8080 from an embedded SQLite file in `./data`.
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+use clap::{Parser, Subcommand};
+
+/// goftgu: one GraphQL API for accounts, chats, rooms with music, and live events.
+#[derive(Parser, Clone)]
+#[command(name = "goftgu", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "GOFTGU_HOST", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// Directory for the embedded database, the generated JWT secret and uploads.
+    #[arg(long, env = "GOFTGU_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL (`sqlite://…` or `postgres://…`); default: SQLite file in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Maximum database connections in the pool.
+    #[arg(long, env = "GOFTGU_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+
+    /// Redis URL for the shared event bus and presence across instances; default: in-process.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Secret for signing access tokens; default: generated once and kept in `<data-dir>/jwt_secret`.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "GOFTGU_TOKEN_TTL_SECONDS", default_value_t = 24 * 3600)]
+    pub token_ttl_seconds: u64,
+
+    /// Largest accepted JSON request body for `/graphql`, in bytes.
+    #[arg(long, env = "GOFTGU_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Deepest allowed GraphQL selection.
+    #[arg(long, env = "GOFTGU_MAX_QUERY_DEPTH", default_value_t = 15)]
+    pub max_query_depth: usize,
+
+    /// Largest allowed GraphQL query complexity (one point per field).
+    #[arg(long, env = "GOFTGU_MAX_QUERY_COMPLEXITY", default_value_t = 1000)]
+    pub max_query_complexity: usize,
+
+    /// Longest accepted message, in characters.
+    #[arg(long, env = "GOFTGU_MAX_MESSAGE_LENGTH", default_value_t = 4000)]
+    pub max_message_length: usize,
+
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, env = "GOFTGU_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Log output format.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What the binary does; serving is the default.
+#[derive(Subcommand, Clone, Debug)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Print the GraphQL schema (SDL) to stdout: `goftgu print-schema > schema.graphql`.
+    PrintSchema,
+    /// Grant (or with --revoke, take away) staff rights to a user, by username or email.
+    Staff {
+        /// Username or email of the user.
+        identifier: String,
+        /// Take staff rights away instead of granting them.
+        #[arg(long)]
+        revoke: bool,
+    },
+}
+
+impl Config {
+    /// The socket address to bind.
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+
+    /// The database URL in use: the given one, or the embedded SQLite file.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("goftgu.db").display()
+            ),
+        }
+    }
+
+    /// Whether the database is SQLite (embedded) rather than a server.
+    pub fn is_sqlite(&self) -> bool {
+        self.effective_database_url().starts_with("sqlite:")
+    }
+}
+
+/// Hides the password part of a URL (`scheme://user:secret@host` → `scheme://user:***@host`).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+impl fmt::Debug for Config {
+    /// Printed once at start-up: secrets are redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen_addr())
+            .field("data_dir", &self.data_dir)
+            .field("database", &redact_url(&self.effective_database_url()))
+            .field("db_max_connections", &self.db_max_connections)
+            .field("redis", &self.redis_url.as_deref().map(redact_url))
+            .field(
+                "jwt_secret",
+                &if self.jwt_secret.is_some() {
+                    "<given>"
+                } else {
+                    "<generated file>"
+                },
+            )
+            .field("token_ttl_seconds", &self.token_ttl_seconds)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_query_depth", &self.max_query_depth)
+            .field("max_query_complexity", &self.max_query_complexity)
+            .field("max_message_length", &self.max_message_length)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}

@@ -1,0 +1,160 @@
+//! Account operations: register, login, logout, me, profile and password changes.
+use async_graphql::{Context, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::{context::ContextExt, types::User};
+use crate::domain::accounts::{self, NewAccount, ProfileChanges, SignedIn};
+
+/// Input of `register`.
+#[derive(InputObject)]
+pub struct RegisterInput {
+    /// 3–32 letters, digits or `_`, starting with a letter; unique without regard to case.
+    pub username: String,
+    /// A valid email address; unique without regard to case.
+    pub email: String,
+    /// 8–128 characters.
+    pub password: String,
+    /// Optional full name, at most 100 characters.
+    pub full_name: Option<String>,
+}
+
+/// Input of `login`.
+#[derive(InputObject)]
+pub struct LoginInput {
+    /// Email or username.
+    pub login: String,
+    /// The account's password.
+    pub password: String,
+}
+
+/// Input of `updateProfile`; omitted fields stay as they are, an empty text clears it.
+#[derive(InputObject, Default)]
+pub struct UpdateProfileInput {
+    /// New username.
+    pub username: Option<String>,
+    /// New email address.
+    pub email: Option<String>,
+    /// New full name (empty clears it).
+    pub full_name: Option<String>,
+    /// New bio, at most 500 characters (empty clears it).
+    pub bio: Option<String>,
+}
+
+/// Input of `changePassword`.
+#[derive(InputObject)]
+pub struct ChangePasswordInput {
+    /// The password in use now.
+    pub current_password: String,
+    /// The new password, 8–128 characters.
+    pub new_password: String,
+}
+
+/// A signed-in session: send `accessToken` as `Authorization: Bearer <token>`.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    /// The access token (a JWT).
+    pub access_token: String,
+    /// Always `bearer`.
+    pub token_type: String,
+    /// When the token stops being accepted.
+    pub expires_at: DateTime<Utc>,
+    /// The signed-in user.
+    pub user: User,
+}
+
+impl From<SignedIn> for AuthPayload {
+    fn from(s: SignedIn) -> Self {
+        Self {
+            access_token: s.access_token,
+            token_type: "bearer".into(),
+            expires_at: s.expires_at,
+            user: User::own(s.user),
+        }
+    }
+}
+
+/// Account queries.
+#[derive(Default)]
+pub struct AccountQuery;
+
+#[Object]
+impl AccountQuery {
+    /// The signed-in user.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let viewer = ctx.viewer()?;
+        Ok(User::own(accounts::me(ctx.app(), viewer).await?))
+    }
+}
+
+/// Account mutations.
+#[derive(Default)]
+pub struct AccountMutation;
+
+#[Object]
+impl AccountMutation {
+    /// Creates an account and signs it in.
+    async fn register(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterInput,
+    ) -> async_graphql::Result<AuthPayload> {
+        let account = NewAccount {
+            username: input.username,
+            email: input.email,
+            password: input.password,
+            full_name: input.full_name,
+        };
+        Ok(accounts::register(ctx.app(), account).await?.into())
+    }
+
+    /// Signs in with email or username and password.
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        input: LoginInput,
+    ) -> async_graphql::Result<AuthPayload> {
+        Ok(accounts::login(ctx.app(), &input.login, input.password)
+            .await?
+            .into())
+    }
+
+    /// Revokes the token this request was made with.
+    async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        accounts::logout(ctx.app(), ctx.viewer()?).await?;
+        Ok(true)
+    }
+
+    /// Changes the signed-in user's profile.
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProfileInput,
+    ) -> async_graphql::Result<User> {
+        let changes = ProfileChanges {
+            username: input.username,
+            email: input.email,
+            full_name: input.full_name,
+            bio: input.bio,
+        };
+        Ok(User::own(
+            accounts::update_profile(ctx.app(), ctx.viewer()?, changes).await?,
+        ))
+    }
+
+    /// Changes the password (the current one is required); every other session is signed out.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangePasswordInput,
+    ) -> async_graphql::Result<bool> {
+        let viewer = ctx.viewer()?;
+        accounts::change_password(
+            ctx.app(),
+            viewer,
+            input.current_password,
+            input.new_password,
+        )
+        .await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,32 @@
+//! What a resolver asks its context: the app state and who is calling.
+use async_graphql::Context;
+
+use crate::{
+    app::AppState,
+    auth::{AuthState, Viewer},
+    error::AppResult,
+};
+
+const ANONYMOUS: AuthState = AuthState::Anonymous;
+
+/// Accessors every resolver uses.
+pub trait ContextExt {
+    /// The shared application state.
+    fn app(&self) -> &AppState;
+    /// What the transport learned about the caller.
+    fn auth(&self) -> &AuthState;
+    /// The signed-in caller, or `UNAUTHENTICATED`.
+    fn viewer(&self) -> AppResult<&Viewer> {
+        self.auth().viewer()
+    }
+}
+
+impl ContextExt for Context<'_> {
+    fn app(&self) -> &AppState {
+        self.data_unchecked::<AppState>()
+    }
+
+    fn auth(&self) -> &AuthState {
+        self.data_opt::<AuthState>().unwrap_or(&ANONYMOUS)
+    }
+}

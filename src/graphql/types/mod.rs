@@ -1,0 +1,17 @@
+//! GraphQL output types and the helpers that map ids.
+mod connection;
+mod user;
+
+pub use connection::{Counter, Page};
+pub use user::User;
+
+use async_graphql::ID;
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+
+/// Parses a GraphQL `ID` argument into a UUID, naming the argument when it is malformed.
+pub fn parse_id(field: &str, id: &ID) -> AppResult<Uuid> {
+    Uuid::parse_str(id.as_str())
+        .map_err(|_| AppError::bad_input(field, format!("{field} is not a valid id")))
+}

@@ -1,0 +1,86 @@
+//! The `User` type. Email is shown only to its owner and to staff.
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+
+use crate::{entity::user, graphql::context::ContextExt};
+
+/// A `User` as shown to the caller.
+pub struct User {
+    model: user::Model,
+    /// Set when the caller is known to be this user (e.g. right after signing in).
+    is_caller: bool,
+}
+
+impl User {
+    /// Another user, or the caller as identified by the request's token.
+    pub fn new(model: user::Model) -> Self {
+        Self {
+            model,
+            is_caller: false,
+        }
+    }
+
+    /// The caller's own account, shown in full even before a token is attached.
+    pub fn own(model: user::Model) -> Self {
+        Self {
+            model,
+            is_caller: true,
+        }
+    }
+}
+
+/// A person with an account.
+#[Object]
+impl User {
+    /// Stable unique id.
+    async fn id(&self) -> ID {
+        ID(self.model.id.to_string())
+    }
+
+    /// Unique handle (3–32 letters, digits or `_`), unique without regard to case.
+    async fn username(&self) -> &str {
+        &self.model.username
+    }
+
+    /// Email address; only visible to the user themself and to staff, otherwise null.
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        let visible = self.is_caller
+            || ctx
+                .viewer()
+                .is_ok_and(|v| v.user_id == self.model.id || v.is_staff);
+        visible.then_some(self.model.email.as_str())
+    }
+
+    /// Full name, if the user gave one.
+    async fn full_name(&self) -> Option<&str> {
+        self.model.full_name.as_deref()
+    }
+
+    /// The name to show: the full name, or the username when there is none.
+    async fn display_name(&self) -> &str {
+        self.model
+            .full_name
+            .as_deref()
+            .unwrap_or(&self.model.username)
+    }
+
+    /// Short self-description.
+    async fn bio(&self) -> Option<&str> {
+        self.model.bio.as_deref()
+    }
+
+    /// URL of the profile image, if one was uploaded.
+    async fn avatar_url(&self) -> Option<&str> {
+        self.model.avatar_url.as_deref()
+    }
+
+    /// Staff can read every chat.
+    async fn is_staff(&self) -> bool {
+        self.model.is_staff
+    }
+
+    /// When the account was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at
+    }
+}

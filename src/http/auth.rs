@@ -1,0 +1,32 @@
+//! Reads `Authorization: Bearer <token>` and resolves it to the caller before GraphQL runs.
+use axum::http::{HeaderMap, header::AUTHORIZATION};
+
+use crate::{app::AppState, auth::AuthState, domain::accounts};
+
+/// The caller of an HTTP request: anonymous without a header, rejected with a bad one.
+pub async fn from_headers(app: &AppState, headers: &HeaderMap) -> AuthState {
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return AuthState::Anonymous;
+    };
+    match value.to_str().ok().and_then(bearer_token) {
+        Some(token) => from_token(app, token).await,
+        None => {
+            AuthState::Rejected("malformed Authorization header: expected `Bearer <token>`".into())
+        }
+    }
+}
+
+/// Resolves a raw token (HTTP header or WebSocket `connection_init`).
+pub async fn from_token(app: &AppState, token: &str) -> AuthState {
+    match accounts::authenticate(app, token).await {
+        Ok(viewer) => AuthState::Authenticated(viewer),
+        Err(err) => AuthState::Rejected(err.message().to_string()),
+    }
+}
+
+/// `Bearer abc` (any case of the scheme) → `abc`.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}

@@ -1,0 +1,177 @@
+//! The subscription WebSocket. Both `graphql-transport-ws` (graphql-ws) and the legacy `graphql-ws`
+//! (subscriptions-transport-ws) are spoken. Browsers cannot send headers on a WebSocket, so the
+//! token comes in the `connection_init` payload; this module checks it before handing the socket
+//! to async-graphql, and refuses with the protocol's own signal (close 4403, or `connection_error`).
+use std::time::Duration;
+
+use async_graphql::{
+    Data,
+    futures_util::{SinkExt, StreamExt, stream},
+    http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols},
+};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::{
+    extract::{
+        FromRequestParts, State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, WebSocket},
+    },
+    http::{HeaderMap, StatusCode, header::SEC_WEBSOCKET_PROTOCOL, request::Parts},
+    response::{IntoResponse, Response},
+};
+use serde_json::Value;
+
+use super::{HttpState, auth};
+use crate::auth::AuthState;
+
+/// How long a client has to send `connection_init` (graphql-ws closes with 4408 after it).
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Per-connection read buffer: small, because most sockets are idle subscribers.
+const READ_BUFFER: usize = 4 * 1024;
+/// Largest message a client may send (operations are small).
+const MAX_MESSAGE: usize = 256 * 1024;
+/// Outgoing bytes a slow client may have queued before its socket is closed.
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+
+/// `GET /graphql/ws`.
+pub async fn upgrade(State(state): State<HttpState>, mut parts: Parts) -> Response {
+    match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => accept(state, &mut parts, upgrade).await,
+        Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// Negotiates the sub-protocol and upgrades; 400 when the client offers neither protocol.
+pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgrade) -> Response {
+    let (Some(protocol), Ok(graphql_protocol)) = (
+        negotiated(&parts.headers),
+        GraphQLProtocol::from_request_parts(parts, &state).await,
+    ) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({
+                "detail": "Sec-WebSocket-Protocol must offer graphql-transport-ws or graphql-ws"
+            })),
+        )
+            .into_response();
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| serve(state, socket, protocol, graphql_protocol))
+}
+
+fn negotiated(headers: &HeaderMap) -> Option<WebSocketProtocols> {
+    headers
+        .get_all(SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().parse().ok())
+}
+
+async fn serve(
+    state: HttpState,
+    socket: WebSocket,
+    protocol: WebSocketProtocols,
+    graphql_protocol: GraphQLProtocol,
+) {
+    let (mut sink, mut incoming) = socket.split();
+
+    let first = tokio::time::timeout(INIT_TIMEOUT, async {
+        while let Some(Ok(message)) = incoming.next().await {
+            if let Message::Text(text) = message {
+                return Some(text);
+            }
+        }
+        None
+    })
+    .await;
+    let text = match first {
+        Ok(Some(text)) => text,
+        Ok(None) => return,
+        Err(_) => {
+            refuse(
+                &mut sink,
+                protocol,
+                4408,
+                "Connection initialisation timeout",
+            )
+            .await;
+            return;
+        }
+    };
+    let init: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
+    if init.get("type").and_then(Value::as_str) != Some("connection_init") {
+        refuse(
+            &mut sink,
+            protocol,
+            4401,
+            "Unauthorized: send connection_init first",
+        )
+        .await;
+        return;
+    }
+    let auth = match token_from_payload(init.get("payload")) {
+        Some(token) => auth::from_token(&state.app, &token).await,
+        None => {
+            AuthState::Rejected("authentication required: put the token in connection_init".into())
+        }
+    };
+    let AuthState::Authenticated(viewer) = auth else {
+        let reason = match auth {
+            AuthState::Rejected(reason) => reason,
+            _ => "authentication required".into(),
+        };
+        refuse(&mut sink, protocol, 4403, &format!("Forbidden: {reason}")).await;
+        return;
+    };
+
+    let mut data = Data::default();
+    data.insert(AuthState::Authenticated(viewer));
+    // Replay the accepted `connection_init` so async-graphql performs its normal handshake.
+    let replayed = stream::once(async move { Ok(Message::Text(text)) }).chain(incoming);
+    GraphQLWebSocket::new_with_pair(sink, replayed, state.schema.clone(), graphql_protocol)
+        .with_data(data)
+        .serve()
+        .await;
+}
+
+/// The token from a `connection_init` payload: `{"Authorization": "Bearer …"}` (any case),
+/// `{"token": "…"}`, or the same inside `{"headers": {…}}` as some clients send it.
+fn token_from_payload(payload: Option<&Value>) -> Option<String> {
+    let object = payload?.as_object()?;
+    for (key, value) in object {
+        let Some(text) = value.as_str() else { continue };
+        if key.eq_ignore_ascii_case("authorization") {
+            return auth::bearer_token(text).map(str::to_owned);
+        }
+        if key.eq_ignore_ascii_case("token") || key.eq_ignore_ascii_case("accessToken") {
+            return Some(text.trim().trim_start_matches("Bearer ").to_string());
+        }
+    }
+    object
+        .get("headers")
+        .and_then(|h| token_from_payload(Some(h)))
+}
+
+/// Refuses a connection the way each protocol expects: `graphql-transport-ws` closes with the
+/// code; legacy `graphql-ws` sends `connection_error` first, then closes.
+async fn refuse<S>(sink: &mut S, protocol: WebSocketProtocols, code: u16, reason: &str)
+where
+    S: async_graphql::futures_util::Sink<Message> + Unpin,
+{
+    if protocol == WebSocketProtocols::SubscriptionsTransportWS {
+        let error =
+            serde_json::json!({ "type": "connection_error", "payload": { "message": reason } });
+        let _ = sink.send(Message::Text(error.to_string().into())).await;
+    }
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+    let _ = sink.close().await;
+}

@@ -1,0 +1,26 @@
+//! goftgu: one GraphQL API for accounts, chats, rooms with music, and live events.
+//! Data flows one way: transport (`graphql`, `http`) → `domain` → `entity` (+ `auth`).
+
+/// The application: state, router, binding, graceful shutdown.
+pub mod app;
+/// Credentials: password hashing, tokens, the signing secret.
+pub mod auth;
+/// Configuration from flags and environment.
+pub mod config;
+/// Database connection and migrations.
+pub mod db;
+/// Business rules per area; every authorization check lives here.
+pub mod domain;
+/// sea-orm entities, one per table.
+pub mod entity;
+/// The single error type and its mappings to GraphQL and HTTP.
+pub mod error;
+/// The GraphQL schema and resolvers.
+pub mod graphql;
+/// HTTP routes: GraphQL, WebSocket, health, playground.
+pub mod http;
+/// Logging set-up.
+pub mod telemetry;
+
+pub use app::{AppState, Application};
+pub use config::Config;

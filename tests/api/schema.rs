@@ -1,0 +1,60 @@
+//! The committed `schema.graphql` is what the server serves, and every type and field is described.
+use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn committed_schema_matches_the_served_schema() {
+    let (app, _dir) = spawn_app().await;
+    let served = app
+        .client
+        .get(format!("{}/schema.graphql", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema.graphql");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == served,
+        "schema.graphql is stale: regenerate it with `cargo run -- print-schema > schema.graphql`"
+    );
+}
+
+#[test]
+fn every_type_and_field_has_a_description() {
+    let sdl = goftgu::graphql::sdl();
+    let document = async_graphql::parser::parse_schema(&sdl).expect("SDL parses");
+    let mut missing = Vec::new();
+    for definition in &document.definitions {
+        let TypeSystemDefinition::Type(ty) = definition else {
+            continue;
+        };
+        let ty = &ty.node;
+        let name = ty.name.node.as_str();
+        if ty.description.is_none() && !["Boolean", "String", "Int", "Float", "ID"].contains(&name)
+        {
+            missing.push(name.to_string());
+        }
+        match &ty.kind {
+            TypeKind::Object(object) => {
+                for field in &object.fields {
+                    if field.node.description.is_none() {
+                        missing.push(format!("{name}.{}", field.node.name.node));
+                    }
+                }
+            }
+            TypeKind::InputObject(input) => {
+                for field in &input.fields {
+                    if field.node.description.is_none() {
+                        missing.push(format!("{name}.{}", field.node.name.node));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(missing.is_empty(), "undocumented: {missing:?}");
+}
