@@ -11,7 +11,7 @@ use axum::{
 ///
 /// Deliberately not `Display`: async-graphql converts any `Display` into an error without a code,
 /// so keeping this type out of that blanket impl forces every resolver through `From` below.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum AppError {
     /// No valid credentials (missing, malformed, expired, revoked, or wrong password).
     Unauthenticated(String),

@@ -3,6 +3,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_user;
 mod m20261122_000002_create_session;
+mod m20261122_000003_create_chat;
+mod m20261122_000004_create_message;
 
 /// Every migration of the goftgu database, oldest first.
 pub struct Migrator;
@@ -13,6 +15,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_user::Migration),
             Box::new(m20261122_000002_create_session::Migration),
+            Box::new(m20261122_000003_create_chat::Migration),
+            Box::new(m20261122_000004_create_message::Migration),
         ]
     }
 }

@@ -86,3 +86,78 @@ fn search_condition(search: Option<&str>) -> AppResult<Condition> {
         .add(Expr::expr(Func::lower(Expr::col(user::Column::FullName))).like(like()))
         .add(user::Column::Email.eq(text.to_lowercase())))
 }
+
+/// Most identifiers accepted in one call.
+pub const IDENTIFIERS_MAX: usize = 100;
+
+/// Resolves usernames, emails or ids to users (deduplicated, in input order). Unknown ones are
+/// reported in one `BAD_USER_INPUT` naming `field`, never silently dropped.
+pub async fn resolve_identifiers(
+    app: &AppState,
+    field: &str,
+    identifiers: &[String],
+) -> AppResult<Vec<user::Model>> {
+    if identifiers.len() > IDENTIFIERS_MAX {
+        return Err(AppError::bad_input(
+            field,
+            format!("at most {IDENTIFIERS_MAX} users at a time"),
+        ));
+    }
+    let wanted: Vec<&str> = identifiers
+        .iter()
+        .map(|i| i.trim())
+        .filter(|i| !i.is_empty())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut any = Condition::any();
+    for identifier in &wanted {
+        any = any.add(identifier_condition(identifier));
+    }
+    let found = user::Entity::find().filter(any).all(&app.db).await?;
+    let mut users: Vec<user::Model> = Vec::new();
+    let mut unknown = Vec::new();
+    for identifier in wanted {
+        match found.iter().find(|u| matches_identifier(u, identifier)) {
+            Some(user) if !users.iter().any(|u| u.id == user.id) => users.push(user.clone()),
+            Some(_) => {}
+            None => unknown.push(identifier.to_string()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(AppError::bad_input(
+            field,
+            format!("unknown users: {}", unknown.join(", ")),
+        ));
+    }
+    Ok(users)
+}
+
+/// One user by username, email or id.
+pub async fn resolve_identifier(app: &AppState, identifier: &str) -> AppResult<user::Model> {
+    let identifier = identifier.trim();
+    user::Entity::find()
+        .filter(identifier_condition(identifier))
+        .one(&app.db)
+        .await?
+        .ok_or_else(|| AppError::NotFound("user not found".into()))
+}
+
+fn identifier_condition(identifier: &str) -> Condition {
+    if let Ok(id) = Uuid::parse_str(identifier) {
+        Condition::all().add(user::Column::Id.eq(id))
+    } else if identifier.contains('@') {
+        Condition::all().add(user::Column::Email.eq(identifier.to_lowercase()))
+    } else {
+        Condition::all().add(user::Column::UsernameKey.eq(validate::username_key(identifier)))
+    }
+}
+
+fn matches_identifier(user: &user::Model, identifier: &str) -> bool {
+    match Uuid::parse_str(identifier) {
+        Ok(id) => user.id == id,
+        Err(_) if identifier.contains('@') => user.email == identifier.to_lowercase(),
+        Err(_) => user.username_key == validate::username_key(identifier),
+    }
+}

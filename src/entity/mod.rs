@@ -1,3 +1,10 @@
 //! sea-orm entities, one file per table; the only place that knows table and column names.
+//! The small enums stored as text also derive `async_graphql::Enum`, so the API and the database
+//! share one list of values.
+pub mod chat;
+pub mod chat_invite;
+pub mod chat_member;
+pub mod message;
+pub mod reaction;
 pub mod session;
 pub mod user;

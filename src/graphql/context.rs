@@ -15,6 +15,8 @@ pub trait ContextExt {
     fn app(&self) -> &AppState;
     /// What the transport learned about the caller.
     fn auth(&self) -> &AuthState;
+    /// The batched database reader.
+    fn loader(&self) -> &crate::graphql::loaders::Loaders;
     /// The signed-in caller, or `UNAUTHENTICATED`.
     fn viewer(&self) -> AppResult<&Viewer> {
         self.auth().viewer()
@@ -24,6 +26,10 @@ pub trait ContextExt {
 impl ContextExt for Context<'_> {
     fn app(&self) -> &AppState {
         self.data_unchecked::<AppState>()
+    }
+
+    fn loader(&self) -> &crate::graphql::loaders::Loaders {
+        self.data_unchecked::<crate::graphql::loaders::Loaders>()
     }
 
     fn auth(&self) -> &AuthState {

@@ -1,8 +1,11 @@
 //! The GraphQL API: schema assembly from per-area query, mutation and subscription objects.
 //! Resolvers are thin: who is asking (`ContextExt`), call the domain, map the result.
 mod accounts;
+mod chats;
 pub mod context;
 mod errors;
+pub mod loaders;
+mod messages;
 mod system;
 pub mod types;
 mod users;
@@ -17,12 +20,21 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// Every query, merged from the per-area objects.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(accounts::AccountQuery, users::UserQuery);
+pub struct QueryRoot(
+    accounts::AccountQuery,
+    users::UserQuery,
+    chats::ChatQuery,
+    messages::MessageQuery,
+);
 
 /// Every mutation, merged from the per-area objects.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(accounts::AccountMutation);
+pub struct MutationRoot(
+    accounts::AccountMutation,
+    chats::ChatMutation,
+    messages::MessageMutation,
+);
 
 /// Every subscription, merged from the per-area objects.
 #[derive(MergedSubscription, Default)]
@@ -41,6 +53,7 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
 pub fn build_schema(app: AppState) -> AppSchema {
     let (depth, complexity) = (app.config.max_query_depth, app.config.max_query_complexity);
     builder()
+        .data(loaders::loaders(app.clone()))
         .data(app)
         .extension(errors::ErrorCodes)
         .limit_depth(depth)

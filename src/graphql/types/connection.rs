@@ -16,6 +16,7 @@ pub struct Page<T> {
     edges: Vec<Edge<T>>,
     has_previous_page: bool,
     has_next_page: bool,
+    has_more: bool,
     counter: Counter,
 }
 
@@ -35,8 +36,15 @@ impl<T> Page<T> {
             edges,
             has_previous_page,
             has_next_page,
+            has_more: has_next_page,
             counter,
         }
+    }
+
+    /// Overrides `hasMore` for lists paged backwards (older items exist).
+    pub fn with_has_more(mut self, has_more: bool) -> Self {
+        self.has_more = has_more;
+        self
     }
 }
 
@@ -64,9 +72,10 @@ impl<T: OutputType> Page<T> {
         }
     }
 
-    /// Whether more items exist after this page (same as `pageInfo.hasNextPage`).
+    /// Whether more items exist in the direction being paged: after this page when paging
+    /// forward, before it (older) when paging backward or by offset.
     async fn has_more(&self) -> bool {
-        self.has_next_page
+        self.has_more
     }
 
     /// How many items the whole list holds (counted only when asked for).

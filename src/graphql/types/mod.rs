@@ -1,8 +1,13 @@
-//! GraphQL output types and the helpers that map ids.
+//! GraphQL output types and the helpers that map ids and cursors.
+pub mod chat;
 mod connection;
+pub mod cursor;
+mod message;
 mod user;
 
+pub use chat::{Chat, ChatMember};
 pub use connection::{Counter, Page};
+pub use message::{Message, MessageStatus, ReactionGroup};
 pub use user::User;
 
 use async_graphql::ID;

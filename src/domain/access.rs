@@ -1,0 +1,126 @@
+//! Who may touch a chat, in one place. Every chat and message operation goes through
+//! `chat_access` / `message_access`. Rule of thumb: a caller who may not even see a chat gets
+//! NOT_FOUND (a private chat's existence is never revealed); one who may see it but not do the
+//! thing gets FORBIDDEN.
+use sea_orm::EntityTrait;
+use uuid::Uuid;
+
+use super::Viewer;
+use crate::{
+    app::AppState,
+    entity::{
+        chat::{self, ChatKind},
+        chat_member::{self, MemberRole},
+        message,
+    },
+    error::{AppError, AppResult},
+};
+
+/// What the caller wants to do with a chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Read it: members, staff, and anyone for a public room.
+    Read,
+    /// Act as a member (archive, react, mark read, leave).
+    Member,
+    /// Post messages: a member who is not muted.
+    Post,
+    /// Manage it: owner or admin.
+    Admin,
+}
+
+/// A chat together with the caller's membership in it, once access is granted.
+#[derive(Clone, Debug)]
+pub struct ChatAccess {
+    pub chat: chat::Model,
+    pub membership: Option<chat_member::Model>,
+}
+
+impl ChatAccess {
+    /// The caller's role, if a member.
+    pub fn role(&self) -> Option<MemberRole> {
+        self.membership.as_ref().map(|m| m.role)
+    }
+}
+
+/// Whether the caller may see the chat at all.
+pub fn can_see(
+    viewer: &Viewer,
+    chat: &chat::Model,
+    membership: Option<&chat_member::Model>,
+) -> bool {
+    membership.is_some() || viewer.is_staff || (chat.kind == ChatKind::Room && !chat.is_private)
+}
+
+/// Checks `need` against an already loaded chat and membership.
+pub fn check(
+    viewer: &Viewer,
+    chat: &chat::Model,
+    membership: Option<&chat_member::Model>,
+    need: Need,
+) -> AppResult<()> {
+    if !can_see(viewer, chat, membership) {
+        return Err(AppError::NotFound("chat not found".into()));
+    }
+    let not_member = || {
+        if chat.kind == ChatKind::Room {
+            AppError::Forbidden("join the room first".into())
+        } else {
+            AppError::Forbidden("you are not a member of this chat".into())
+        }
+    };
+    match need {
+        Need::Read => Ok(()),
+        Need::Member => membership.map(|_| ()).ok_or_else(not_member),
+        Need::Post => match membership {
+            None => Err(not_member()),
+            Some(m) if m.muted => Err(AppError::Forbidden("you are muted in this chat".into())),
+            Some(_) => Ok(()),
+        },
+        Need::Admin => match membership {
+            Some(m) if m.role.is_admin() => Ok(()),
+            _ => Err(AppError::Forbidden(
+                "only the chat's admins may do this".into(),
+            )),
+        },
+    }
+}
+
+/// Loads a chat and the caller's membership, and checks `need`.
+pub async fn chat_access(
+    app: &AppState,
+    viewer: &Viewer,
+    chat_id: Uuid,
+    need: Need,
+) -> AppResult<ChatAccess> {
+    let chat = chat::Entity::find_by_id(chat_id)
+        .one(&app.db)
+        .await?
+        .ok_or_else(|| AppError::NotFound("chat not found".into()))?;
+    let membership = chat_member::Entity::find_by_id((chat_id, viewer.user_id))
+        .one(&app.db)
+        .await?;
+    check(viewer, &chat, membership.as_ref(), need)?;
+    Ok(ChatAccess { chat, membership })
+}
+
+/// Loads a message and checks `need` on its chat; unknown and unreadable look the same.
+pub async fn message_access(
+    app: &AppState,
+    viewer: &Viewer,
+    message_id: Uuid,
+    need: Need,
+) -> AppResult<(message::Model, ChatAccess)> {
+    let hidden = || AppError::NotFound("message not found".into());
+    let message = message::Entity::find_by_id(message_id)
+        .one(&app.db)
+        .await?
+        .ok_or_else(hidden)?;
+    let access = chat_access(app, viewer, message.chat_id, need)
+        .await
+        .map_err(|e| match e {
+            AppError::NotFound(_) => hidden(),
+            other => other,
+        })?;
+    Ok((message, access))
+}

@@ -1,0 +1,55 @@
+//! Emoji reactions: one per (message, user, emoji); toggling the same emoji again removes it.
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, EntityTrait, Set, SqlErr};
+use uuid::Uuid;
+
+use super::{
+    Viewer,
+    access::{Need, message_access},
+};
+use crate::{
+    app::AppState,
+    entity::{message, reaction},
+    error::{AppError, AppResult},
+};
+
+/// Adds the caller's reaction, or removes it if it was there. Returns the message.
+pub async fn toggle(
+    app: &AppState,
+    viewer: &Viewer,
+    message_id: Uuid,
+    emoji: &str,
+) -> AppResult<message::Model> {
+    let (message, _) = message_access(app, viewer, message_id, Need::Member).await?;
+    if message.deleted_at.is_some() {
+        return Err(AppError::bad_input(
+            "messageId",
+            "a deleted message cannot be reacted to",
+        ));
+    }
+    let emoji = emoji.trim();
+    // Exactly one emoji (one grapheme cluster, including skin tones and ZWJ sequences).
+    if emojis::get(emoji).is_none() {
+        return Err(AppError::bad_input("emoji", "emoji must be a single emoji"));
+    }
+    let key = (message_id, viewer.user_id, emoji.to_string());
+    let removed = reaction::Entity::delete_by_id(key).exec(&app.db).await?;
+    if removed.rows_affected == 0 {
+        let inserted = reaction::ActiveModel {
+            message_id: Set(message_id),
+            user_id: Set(viewer.user_id),
+            emoji: Set(emoji.to_string()),
+            created_at: Set(Utc::now()),
+        }
+        .insert(&app.db)
+        .await;
+        match inserted {
+            // A concurrent identical toggle inserted it first: the reaction is there either way.
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {}
+            other => {
+                other?;
+            }
+        }
+    }
+    Ok(message)
+}

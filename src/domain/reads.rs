@@ -1,0 +1,155 @@
+//! Read state as per-member markers (a sequence number per member and chat), not one row per
+//! message per reader, so big rooms stay cheap. Markers only move forward.
+use std::collections::HashMap;
+
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::{
+    Viewer,
+    access::{Need, chat_access, message_access},
+};
+use crate::{
+    app::AppState,
+    entity::{chat_member, message},
+    error::AppResult,
+};
+
+/// A message's delivery state as its sender sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageStatus {
+    /// Stored; no other member has fetched it yet.
+    Sent,
+    /// Another member has fetched it.
+    Delivered,
+    /// Another member has read it.
+    Read,
+}
+
+/// Moves the caller's read marker up to a message; returns how many messages became read.
+pub async fn mark_read(app: &AppState, viewer: &Viewer, message_id: Uuid) -> AppResult<u64> {
+    let (message, _) = message_access(app, viewer, message_id, Need::Member).await?;
+    advance(app, viewer, message.chat_id, message.seq).await
+}
+
+/// Marks everything in a chat read; returns how many messages became read.
+pub async fn mark_chat_read(app: &AppState, viewer: &Viewer, chat_id: Uuid) -> AppResult<u64> {
+    let access = chat_access(app, viewer, chat_id, Need::Member).await?;
+    advance(app, viewer, chat_id, access.chat.last_seq).await
+}
+
+async fn advance(app: &AppState, viewer: &Viewer, chat_id: Uuid, seq: i64) -> AppResult<u64> {
+    let Some(member) = chat_member::Entity::find_by_id((chat_id, viewer.user_id))
+        .one(&app.db)
+        .await?
+    else {
+        return Ok(0);
+    };
+    if seq <= member.last_read_seq {
+        return Ok(0);
+    }
+    let moved = chat_member::Entity::update_many()
+        .col_expr(chat_member::Column::LastReadSeq, Expr::value(seq))
+        .filter(chat_member::Column::ChatId.eq(chat_id))
+        .filter(chat_member::Column::UserId.eq(viewer.user_id))
+        .filter(chat_member::Column::LastReadSeq.eq(member.last_read_seq))
+        .exec(&app.db)
+        .await?;
+    if moved.rows_affected == 0 {
+        return Ok(0); // a concurrent request moved it first and counted these
+    }
+    mark_delivered(app, chat_id, viewer.user_id, seq).await?;
+    let counts = unread_counts(app, viewer.user_id, &[(chat_id, member.last_read_seq)]).await?;
+    let total = counts.get(&chat_id).copied().unwrap_or(0);
+    let still = unread_counts(app, viewer.user_id, &[(chat_id, seq)]).await?;
+    Ok(total.saturating_sub(still.get(&chat_id).copied().unwrap_or(0)))
+}
+
+/// Records that a member has fetched messages up to `seq`.
+pub async fn mark_delivered(
+    app: &AppState,
+    chat_id: Uuid,
+    user_id: Uuid,
+    seq: i64,
+) -> AppResult<()> {
+    chat_member::Entity::update_many()
+        .col_expr(chat_member::Column::LastDeliveredSeq, Expr::value(seq))
+        .filter(chat_member::Column::ChatId.eq(chat_id))
+        .filter(chat_member::Column::UserId.eq(user_id))
+        .filter(chat_member::Column::LastDeliveredSeq.lt(seq))
+        .exec(&app.db)
+        .await?;
+    Ok(())
+}
+
+#[derive(FromQueryResult)]
+struct ChatCount {
+    chat_id: Uuid,
+    n: i64,
+}
+
+/// Unread messages per chat for one user, given each chat's read marker: messages from others,
+/// not deleted, after the marker. One grouped query for any number of chats.
+pub async fn unread_counts(
+    app: &AppState,
+    user_id: Uuid,
+    markers: &[(Uuid, i64)],
+) -> AppResult<HashMap<Uuid, u64>> {
+    if markers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut after_marker = Condition::any();
+    for (chat_id, seq) in markers {
+        after_marker = after_marker.add(
+            Condition::all()
+                .add(message::Column::ChatId.eq(*chat_id))
+                .add(message::Column::Seq.gt(*seq)),
+        );
+    }
+    let rows = message::Entity::find()
+        .select_only()
+        .column(message::Column::ChatId)
+        .column_as(message::Column::Id.count(), "n")
+        .filter(after_marker)
+        .filter(message::Column::DeletedAt.is_null())
+        .filter(
+            Condition::any()
+                .add(message::Column::SenderId.is_null())
+                .add(message::Column::SenderId.ne(user_id)),
+        )
+        .group_by(message::Column::ChatId)
+        .into_model::<ChatCount>()
+        .all(&app.db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.chat_id, r.n.max(0) as u64))
+        .collect())
+}
+
+/// The sender's view of a message, from the chat's members' markers.
+pub fn status(message: &message::Model, members: &[chat_member::Model]) -> MessageStatus {
+    let others = || {
+        members
+            .iter()
+            .filter(|m| Some(m.user_id) != message.sender_id)
+    };
+    if others().any(|m| m.last_read_seq >= message.seq) {
+        MessageStatus::Read
+    } else if others().any(|m| m.last_delivered_seq >= message.seq) {
+        MessageStatus::Delivered
+    } else {
+        MessageStatus::Sent
+    }
+}
+
+/// Members other than the sender whose read marker has reached the message.
+pub fn read_by(message: &message::Model, members: &[chat_member::Model]) -> Vec<Uuid> {
+    members
+        .iter()
+        .filter(|m| Some(m.user_id) != message.sender_id && m.last_read_seq >= message.seq)
+        .map(|m| m.user_id)
+        .collect()
+}

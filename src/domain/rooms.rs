@@ -1,0 +1,195 @@
+//! Rooms: chats of kind ROOM that people join. Public rooms are open to anyone signed in;
+//! private rooms only to users an admin invited (to everyone else they do not exist).
+use chrono::Utc;
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr, Query},
+};
+use uuid::Uuid;
+
+use super::{
+    Viewer,
+    access::{Need, chat_access},
+    chats::{self, ChatCursor, ChatPage, NewChat},
+    in_transaction, users, validate,
+};
+use crate::{
+    app::AppState,
+    entity::{
+        chat::{self, ChatKind},
+        chat_invite,
+        chat_member::{self, MemberRole},
+    },
+    error::{AppError, AppResult},
+};
+
+/// Creates a room with the caller as owner.
+pub async fn create(app: &AppState, viewer: &Viewer, input: NewChat) -> AppResult<chat::Model> {
+    chats::create(app, viewer, ChatKind::Room, input).await
+}
+
+/// Joins a room: public ones freely, private ones with an invite (which is used up).
+/// Joining a room one is already in just returns it.
+pub async fn join(app: &AppState, viewer: &Viewer, room_id: Uuid) -> AppResult<chat::Model> {
+    let hidden = || AppError::NotFound("room not found".into());
+    let room = chat::Entity::find_by_id(room_id)
+        .one(&app.db)
+        .await?
+        .filter(|c| c.kind == ChatKind::Room)
+        .ok_or_else(hidden)?;
+    if chat_member::Entity::find_by_id((room_id, viewer.user_id))
+        .one(&app.db)
+        .await?
+        .is_some()
+    {
+        return Ok(room);
+    }
+    let invited = chat_invite::Entity::find_by_id((room_id, viewer.user_id))
+        .one(&app.db)
+        .await?
+        .is_some();
+    if room.is_private && !invited {
+        return Err(hidden());
+    }
+    let me = viewer.user_id;
+    in_transaction(app, |txn| {
+        Box::pin(async move {
+            chat_invite::Entity::delete_by_id((room_id, me))
+                .exec(txn)
+                .await?;
+            chats::add_member(txn, room_id, me, MemberRole::Member, Utc::now()).await
+        })
+    })
+    .await?;
+    Ok(room)
+}
+
+/// Leaves a room.
+pub async fn leave(app: &AppState, viewer: &Viewer, room_id: Uuid) -> AppResult<()> {
+    ensure_room(app, viewer, room_id).await?;
+    chats::leave(app, viewer, room_id).await
+}
+
+/// Invites users to a room (admins); returns how many new invites were made (members and
+/// already-invited users are not counted).
+pub async fn invite(
+    app: &AppState,
+    viewer: &Viewer,
+    room_id: Uuid,
+    identifiers: &[String],
+) -> AppResult<u64> {
+    ensure_room(app, viewer, room_id).await?;
+    chat_access(app, viewer, room_id, Need::Admin).await?;
+    let users = users::resolve_identifiers(app, "identifiers", identifiers).await?;
+    let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    let members: Vec<Uuid> = chat_member::Entity::find()
+        .filter(chat_member::Column::ChatId.eq(room_id))
+        .filter(chat_member::Column::UserId.is_in(ids.clone()))
+        .all(&app.db)
+        .await?
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect();
+    let invited: Vec<Uuid> = chat_invite::Entity::find()
+        .filter(chat_invite::Column::ChatId.eq(room_id))
+        .filter(chat_invite::Column::UserId.is_in(ids.clone()))
+        .all(&app.db)
+        .await?
+        .into_iter()
+        .map(|i| i.user_id)
+        .collect();
+    let new: Vec<chat_invite::ActiveModel> = ids
+        .into_iter()
+        .filter(|id| !members.contains(id) && !invited.contains(id))
+        .map(|user_id| chat_invite::ActiveModel {
+            chat_id: sea_orm::Set(room_id),
+            user_id: sea_orm::Set(user_id),
+            invited_by: sea_orm::Set(Some(viewer.user_id)),
+            created_at: sea_orm::Set(Utc::now()),
+        })
+        .collect();
+    let count = new.len() as u64;
+    if !new.is_empty() {
+        chat_invite::Entity::insert_many(new).exec(&app.db).await?;
+    }
+    Ok(count)
+}
+
+/// Rooms the caller may see: every public room and the private rooms they belong to (staff see
+/// all), optionally filtered by name, newest activity first.
+pub async fn list(
+    app: &AppState,
+    viewer: &Viewer,
+    search: Option<&str>,
+    first: u64,
+    after: Option<ChatCursor>,
+) -> AppResult<ChatPage> {
+    chats::check_page_size(first)?;
+    let mut query = chat::Entity::find().filter(visible_rooms(viewer, search)?);
+    if let Some((at, id)) = after {
+        query = query.filter(
+            Condition::any()
+                .add(chat::Column::LastActivityAt.lt(at))
+                .add(
+                    Condition::all()
+                        .add(chat::Column::LastActivityAt.eq(at))
+                        .add(chat::Column::Id.lt(id)),
+                ),
+        );
+    }
+    let mut rooms = query
+        .order_by_desc(chat::Column::LastActivityAt)
+        .order_by_desc(chat::Column::Id)
+        .limit(first + 1)
+        .all(&app.db)
+        .await?;
+    let has_next = rooms.len() as u64 > first;
+    rooms.truncate(first as usize);
+    Ok(ChatPage {
+        chats: rooms,
+        has_next,
+    })
+}
+
+/// How many rooms `list` would return in all.
+pub async fn count(app: &AppState, viewer: &Viewer, search: Option<&str>) -> AppResult<u64> {
+    Ok(chat::Entity::find()
+        .filter(visible_rooms(viewer, search)?)
+        .count(&app.db)
+        .await?)
+}
+
+fn visible_rooms(viewer: &Viewer, search: Option<&str>) -> AppResult<Condition> {
+    let mut condition = Condition::all().add(chat::Column::Kind.eq(ChatKind::Room));
+    if !viewer.is_staff {
+        let mine = Query::select()
+            .column(chat_member::Column::ChatId)
+            .from(chat_member::Entity)
+            .and_where(Expr::col(chat_member::Column::UserId).eq(viewer.user_id))
+            .to_owned();
+        condition = condition.add(
+            Condition::any()
+                .add(chat::Column::IsPrivate.eq(false))
+                .add(chat::Column::Id.in_subquery(mine)),
+        );
+    }
+    if let Some(text) = search.map(str::trim).filter(|t| !t.is_empty()) {
+        if text.chars().count() > chats::NAME_MAX {
+            return Err(AppError::bad_input("search", "search is too long"));
+        }
+        let pattern = validate::like_pattern_contains(&text.to_lowercase());
+        condition = condition.add(
+            Expr::expr(Func::lower(Expr::col(chat::Column::Name)))
+                .like(LikeExpr::new(pattern).escape('\\')),
+        );
+    }
+    Ok(condition)
+}
+
+async fn ensure_room(app: &AppState, viewer: &Viewer, room_id: Uuid) -> AppResult<()> {
+    let access = chat_access(app, viewer, room_id, Need::Read).await?;
+    if access.chat.kind != ChatKind::Room {
+        return Err(AppError::NotFound("room not found".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,259 @@
+//! DataLoaders: every relation a list can ask for is fetched in one batched query per kind, so a
+//! page of 50 chats costs the same number of statements as a page of 5. Loaders do not cache
+//! (they are shared by all requests); they only batch. Keys are typed so one loader serves all.
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    domain::reads,
+    entity::{chat, chat_member, chat_member::MemberRole, message, reaction, user},
+    error::AppError,
+};
+
+/// The batched reader registered on the schema.
+pub type Loaders = DataLoader<Db>;
+
+/// Creates the loader for a schema.
+pub fn loaders(app: AppState) -> Loaders {
+    DataLoader::new(Db(app), tokio::spawn)
+}
+
+/// Batch reads against the database.
+pub struct Db(AppState);
+
+macro_rules! key {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+        pub struct $name(pub Uuid);
+    };
+}
+key!(/// A user by id.
+    UserId);
+key!(/// A chat by id.
+    ChatId);
+key!(/// A message by id.
+    MessageId);
+key!(/// All members of a chat, oldest first.
+    MembersOf);
+key!(/// The owner membership of a chat.
+    OwnerOf);
+key!(/// The number of members of a chat.
+    MemberCountOf);
+key!(/// The reactions on a message, oldest first.
+    ReactionsOn);
+
+/// One user's membership in one chat.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct Membership {
+    pub user: Uuid,
+    pub chat: Uuid,
+}
+
+/// One user's unread count in one chat.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub struct Unread {
+    pub user: Uuid,
+    pub chat: Uuid,
+}
+
+fn ids<K: Copy>(keys: &[K], f: impl Fn(K) -> Uuid) -> Vec<Uuid> {
+    keys.iter().map(|k| f(*k)).collect()
+}
+
+impl Loader<UserId> for Db {
+    type Value = user::Model;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, user::Model>, AppError> {
+        let rows = user::Entity::find()
+            .filter(user::Column::Id.is_in(ids(keys, |k| k.0)))
+            .all(&self.0.db)
+            .await?;
+        Ok(rows.into_iter().map(|u| (UserId(u.id), u)).collect())
+    }
+}
+
+impl Loader<ChatId> for Db {
+    type Value = chat::Model;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[ChatId]) -> Result<HashMap<ChatId, chat::Model>, AppError> {
+        let rows = chat::Entity::find()
+            .filter(chat::Column::Id.is_in(ids(keys, |k| k.0)))
+            .all(&self.0.db)
+            .await?;
+        Ok(rows.into_iter().map(|c| (ChatId(c.id), c)).collect())
+    }
+}
+
+impl Loader<MessageId> for Db {
+    type Value = message::Model;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[MessageId],
+    ) -> Result<HashMap<MessageId, message::Model>, AppError> {
+        let rows = message::Entity::find()
+            .filter(message::Column::Id.is_in(ids(keys, |k| k.0)))
+            .all(&self.0.db)
+            .await?;
+        Ok(rows.into_iter().map(|m| (MessageId(m.id), m)).collect())
+    }
+}
+
+impl Loader<MembersOf> for Db {
+    type Value = Vec<chat_member::Model>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[MembersOf]) -> Result<HashMap<MembersOf, Self::Value>, AppError> {
+        let rows = chat_member::Entity::find()
+            .filter(chat_member::Column::ChatId.is_in(ids(keys, |k| k.0)))
+            .order_by_asc(chat_member::Column::JoinedAt)
+            .order_by_asc(chat_member::Column::UserId)
+            .all(&self.0.db)
+            .await?;
+        let mut out: HashMap<MembersOf, Self::Value> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(MembersOf(row.chat_id)).or_default().push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<OwnerOf> for Db {
+    type Value = chat_member::Model;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[OwnerOf]) -> Result<HashMap<OwnerOf, Self::Value>, AppError> {
+        let rows = chat_member::Entity::find()
+            .filter(chat_member::Column::ChatId.is_in(ids(keys, |k| k.0)))
+            .filter(chat_member::Column::Role.eq(MemberRole::Owner))
+            .all(&self.0.db)
+            .await?;
+        Ok(rows.into_iter().map(|m| (OwnerOf(m.chat_id), m)).collect())
+    }
+}
+
+#[derive(FromQueryResult)]
+struct ChatCount {
+    chat_id: Uuid,
+    n: i64,
+}
+
+impl Loader<MemberCountOf> for Db {
+    type Value = u64;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[MemberCountOf]) -> Result<HashMap<MemberCountOf, u64>, AppError> {
+        let rows = chat_member::Entity::find()
+            .select_only()
+            .column(chat_member::Column::ChatId)
+            .column_as(chat_member::Column::UserId.count(), "n")
+            .filter(chat_member::Column::ChatId.is_in(ids(keys, |k| k.0)))
+            .group_by(chat_member::Column::ChatId)
+            .into_model::<ChatCount>()
+            .all(&self.0.db)
+            .await?;
+        let mut out: HashMap<MemberCountOf, u64> = keys.iter().map(|k| (*k, 0)).collect();
+        for row in rows {
+            out.insert(MemberCountOf(row.chat_id), row.n.max(0) as u64);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<ReactionsOn> for Db {
+    type Value = Vec<reaction::Model>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[ReactionsOn],
+    ) -> Result<HashMap<ReactionsOn, Self::Value>, AppError> {
+        let rows = reaction::Entity::find()
+            .filter(reaction::Column::MessageId.is_in(ids(keys, |k| k.0)))
+            .order_by_asc(reaction::Column::CreatedAt)
+            .all(&self.0.db)
+            .await?;
+        let mut out: HashMap<ReactionsOn, Self::Value> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(ReactionsOn(row.message_id))
+                .or_default()
+                .push(row);
+        }
+        Ok(out)
+    }
+}
+
+async fn memberships(
+    app: &AppState,
+    pairs: &[(Uuid, Uuid)],
+) -> Result<Vec<chat_member::Model>, AppError> {
+    let users: Vec<Uuid> = pairs.iter().map(|p| p.0).collect();
+    let chats: Vec<Uuid> = pairs.iter().map(|p| p.1).collect();
+    Ok(chat_member::Entity::find()
+        .filter(chat_member::Column::UserId.is_in(users))
+        .filter(chat_member::Column::ChatId.is_in(chats))
+        .all(&app.db)
+        .await?
+        .into_iter()
+        .filter(|m| pairs.contains(&(m.user_id, m.chat_id)))
+        .collect())
+}
+
+impl Loader<Membership> for Db {
+    type Value = chat_member::Model;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[Membership],
+    ) -> Result<HashMap<Membership, Self::Value>, AppError> {
+        let pairs: Vec<(Uuid, Uuid)> = keys.iter().map(|k| (k.user, k.chat)).collect();
+        let rows = memberships(&self.0, &pairs).await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| {
+                (
+                    Membership {
+                        user: m.user_id,
+                        chat: m.chat_id,
+                    },
+                    m,
+                )
+            })
+            .collect())
+    }
+}
+
+impl Loader<Unread> for Db {
+    type Value = u64;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[Unread]) -> Result<HashMap<Unread, u64>, AppError> {
+        let pairs: Vec<(Uuid, Uuid)> = keys.iter().map(|k| (k.user, k.chat)).collect();
+        let rows = memberships(&self.0, &pairs).await?;
+        let mut out: HashMap<Unread, u64> = keys.iter().map(|k| (*k, 0)).collect();
+        let mut by_user: HashMap<Uuid, Vec<(Uuid, i64)>> = HashMap::new();
+        for m in rows {
+            by_user
+                .entry(m.user_id)
+                .or_default()
+                .push((m.chat_id, m.last_read_seq));
+        }
+        for (user, markers) in by_user {
+            for (chat, n) in reads::unread_counts(&self.0, user, &markers).await? {
+                out.insert(Unread { user, chat }, n);
+            }
+        }
+        Ok(out)
+    }
+}

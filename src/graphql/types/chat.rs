@@ -1,0 +1,319 @@
+//! The `Chat` and `ChatMember` types. Every relation goes through the DataLoader; the caller's own
+//! state (role, archive flag, unread count) is keyed by the caller so one batch serves a whole list.
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
+
+use super::{Message, Page, User, cursor};
+use crate::{
+    domain::messages::{self, Paging},
+    entity::{
+        chat::{self, ChatKind},
+        chat_member::{self, MemberRole},
+    },
+    error::AppError,
+    graphql::{
+        context::ContextExt,
+        loaders::{
+            ChatId, MemberCountOf, MembersOf, Membership, MessageId, OwnerOf, Unread, UserId,
+        },
+    },
+};
+
+/// Largest page of members.
+const MEMBERS_PAGE_MAX: i32 = 200;
+
+/// A chat the caller may read.
+pub struct Chat(pub chat::Model);
+
+impl Chat {
+    async fn my_membership(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<chat_member::Model>> {
+        let viewer = ctx.viewer()?;
+        Ok(ctx
+            .loader()
+            .load_one(Membership {
+                user: viewer.user_id,
+                chat: self.0.id,
+            })
+            .await?)
+    }
+}
+
+/// A conversation: a direct chat between two people, a group, or a room.
+#[Object]
+impl Chat {
+    /// Stable unique id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Direct chat, group or room.
+    async fn kind(&self) -> ChatKind {
+        self.0.kind
+    }
+
+    /// The name of a group or room; null for direct chats.
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+
+    /// What to show as the chat's title: its name, or for a direct chat the other person's name.
+    async fn title(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        if let Some(name) = &self.0.name {
+            return Ok(name.clone());
+        }
+        let viewer = ctx.viewer()?;
+        let members = ctx
+            .loader()
+            .load_one(MembersOf(self.0.id))
+            .await?
+            .unwrap_or_default();
+        let others: Vec<UserId> = members
+            .iter()
+            .filter(|m| m.user_id != viewer.user_id)
+            .map(|m| UserId(m.user_id))
+            .collect();
+        let users = ctx.loader().load_many(others.clone()).await?;
+        let names: Vec<String> = others
+            .iter()
+            .filter_map(|id| users.get(id))
+            .map(|u| u.full_name.clone().unwrap_or_else(|| u.username.clone()))
+            .collect();
+        Ok(names.join(" & "))
+    }
+
+    /// Free text about the chat.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+
+    /// URL of the group or room image.
+    async fn image_url(&self) -> Option<&str> {
+        self.0.image_url.as_deref()
+    }
+
+    /// Private chats are visible only to their members; direct chats and groups always are.
+    async fn is_private(&self) -> bool {
+        self.0.is_private
+    }
+
+    /// Members in the order they joined, `first` (1–200, default 50) per page.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Page<ChatMember>> {
+        let first = first.unwrap_or(50);
+        if !(1..=MEMBERS_PAGE_MAX).contains(&first) {
+            return Err(AppError::bad_input(
+                "first",
+                format!("first must be between 1 and {MEMBERS_PAGE_MAX}"),
+            )
+            .into());
+        }
+        let start = match after {
+            Some(after) => cursor::decode_index("after", &after)? + 1,
+            None => 0,
+        };
+        let members = ctx
+            .loader()
+            .load_one(MembersOf(self.0.id))
+            .await?
+            .unwrap_or_default();
+        let total = members.len() as u64;
+        let end = (start + first as usize).min(members.len());
+        let items: Vec<(String, ChatMember)> = members
+            .into_iter()
+            .enumerate()
+            .skip(start)
+            .take(end.saturating_sub(start))
+            .map(|(i, m)| (cursor::index(i), ChatMember(m)))
+            .collect();
+        let counter = Arc::new(move |_| Box::pin(async move { Ok(total) }) as _);
+        Ok(Page::new(items, start > 0, (end as u64) < total, counter))
+    }
+
+    /// How many members the chat has.
+    async fn member_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        Ok(ctx
+            .loader()
+            .load_one(MemberCountOf(self.0.id))
+            .await?
+            .unwrap_or(0))
+    }
+
+    /// The owner of a group or room; null for direct chats.
+    async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let Some(owner) = ctx.loader().load_one(OwnerOf(self.0.id)).await? else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .loader()
+            .load_one(UserId(owner.user_id))
+            .await?
+            .map(User::new))
+    }
+
+    /// The caller's role here; null when the caller is not a member.
+    async fn my_role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MemberRole>> {
+        Ok(self.my_membership(ctx).await?.map(|m| m.role))
+    }
+
+    /// Whether the caller is muted here (muted members cannot post).
+    async fn is_muted(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(self.my_membership(ctx).await?.is_some_and(|m| m.muted))
+    }
+
+    /// Whether the caller archived this chat (archiving is per person).
+    async fn archived(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(self.my_membership(ctx).await?.is_some_and(|m| m.archived))
+    }
+
+    /// The newest message.
+    async fn last_message(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Message>> {
+        let Some(id) = self.0.last_message_id else {
+            return Ok(None);
+        };
+        Ok(ctx.loader().load_one(MessageId(id)).await?.map(Message))
+    }
+
+    /// Messages from others after the caller's read marker (deleted ones not counted).
+    async fn unread_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        let viewer = ctx.viewer()?;
+        Ok(ctx
+            .loader()
+            .load_one(Unread {
+                user: viewer.user_id,
+                chat: self.0.id,
+            })
+            .await?
+            .unwrap_or(0))
+    }
+
+    /// When the chat was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When the last message was sent (or the chat created); chat lists sort by it.
+    async fn last_activity_at(&self) -> DateTime<Utc> {
+        self.0.last_activity_at
+    }
+
+    /// The chat's history, oldest first within a page (see `Query.messages`).
+    #[allow(clippy::too_many_arguments)]
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        limit: Option<i32>,
+        skip: Option<i32>,
+    ) -> async_graphql::Result<Page<Message>> {
+        message_page(
+            ctx,
+            self.0.id,
+            HistoryArgs {
+                first,
+                after,
+                last,
+                before,
+                limit,
+                skip,
+            },
+        )
+        .await
+    }
+}
+
+/// Connection arguments of a history query.
+pub struct HistoryArgs {
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+    pub limit: Option<i32>,
+    pub skip: Option<i32>,
+}
+
+/// A page of a chat's history as a connection.
+pub async fn message_page(
+    ctx: &Context<'_>,
+    chat_id: uuid::Uuid,
+    args: HistoryArgs,
+) -> async_graphql::Result<Page<Message>> {
+    let viewer = ctx.viewer()?;
+    let after = args
+        .after
+        .as_deref()
+        .map(|c| cursor::decode_message("after", c))
+        .transpose()?;
+    let before = args
+        .before
+        .as_deref()
+        .map(|c| cursor::decode_message("before", c))
+        .transpose()?;
+    let paging = Paging::from_args(
+        args.first.map(i64::from),
+        after,
+        args.last.map(i64::from),
+        before,
+        args.limit.map(i64::from),
+        args.skip.map(i64::from),
+    )?;
+    let page = messages::list(ctx.app(), viewer, chat_id, paging).await?;
+    let items = page
+        .messages
+        .into_iter()
+        .map(|m| (cursor::message(m.seq), Message(m)));
+    let counter =
+        Arc::new(move |app| Box::pin(async move { messages::count(&app, chat_id).await }) as _);
+    Ok(Page::new(items, page.has_previous, page.has_next, counter).with_has_more(page.has_more))
+}
+
+/// Someone's membership in a chat.
+pub struct ChatMember(pub chat_member::Model);
+
+/// A member of a chat with their role.
+#[Object]
+impl ChatMember {
+    /// The member.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        ctx.loader()
+            .load_one(UserId(self.0.user_id))
+            .await?
+            .map(User::new)
+            .ok_or_else(|| AppError::NotFound("user not found".into()).into())
+    }
+
+    /// Owner, admin or member.
+    async fn role(&self) -> MemberRole {
+        self.0.role
+    }
+
+    /// Muted members cannot post.
+    async fn is_muted(&self) -> bool {
+        self.0.muted
+    }
+
+    /// When they joined.
+    async fn joined_at(&self) -> DateTime<Utc> {
+        self.0.joined_at
+    }
+}
+
+/// Loads a chat by id for fields that point at one (the caller already may read it).
+pub async fn load_chat(ctx: &Context<'_>, id: uuid::Uuid) -> async_graphql::Result<Chat> {
+    ctx.loader()
+        .load_one(ChatId(id))
+        .await?
+        .map(Chat)
+        .ok_or_else(|| AppError::NotFound("chat not found".into()).into())
+}

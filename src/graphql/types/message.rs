@@ -1,0 +1,215 @@
+//! The `Message` type: content hidden once deleted, reply preview, forward origin, status and
+//! reactions grouped by emoji, all through the DataLoader.
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::{Chat, User, chat::load_chat};
+use crate::{
+    domain::reads,
+    entity::message::{self, MessageKind},
+    graphql::{
+        context::ContextExt,
+        loaders::{MembersOf, Membership, MessageId, ReactionsOn, UserId},
+    },
+};
+
+/// A message's delivery state as its sender sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum)]
+pub enum MessageStatus {
+    /// Stored; no other member has fetched it yet.
+    Sent,
+    /// Another member has fetched it.
+    Delivered,
+    /// Another member has read it.
+    Read,
+}
+
+impl From<reads::MessageStatus> for MessageStatus {
+    fn from(status: reads::MessageStatus) -> Self {
+        match status {
+            reads::MessageStatus::Sent => Self::Sent,
+            reads::MessageStatus::Delivered => Self::Delivered,
+            reads::MessageStatus::Read => Self::Read,
+        }
+    }
+}
+
+/// The reactions with one emoji.
+#[derive(SimpleObject)]
+pub struct ReactionGroup {
+    /// The emoji.
+    pub emoji: String,
+    /// How many people reacted with it.
+    pub count: u64,
+    /// Whether the caller is one of them.
+    pub reacted_by_me: bool,
+    /// Who reacted, in the order they did.
+    pub users: Vec<User>,
+}
+
+/// A message the caller may read.
+pub struct Message(pub message::Model);
+
+/// A message in a chat.
+#[Object]
+impl Message {
+    /// Stable unique id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The chat's id.
+    async fn chat_id(&self) -> ID {
+        ID(self.0.chat_id.to_string())
+    }
+
+    /// The chat it belongs to.
+    async fn chat(&self, ctx: &Context<'_>) -> async_graphql::Result<Chat> {
+        load_chat(ctx, self.0.chat_id).await
+    }
+
+    /// Who sent it; null for system messages and deleted accounts.
+    async fn sender(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        user(ctx, self.0.sender_id).await
+    }
+
+    /// Text, image, file, audio or system.
+    async fn kind(&self) -> MessageKind {
+        self.0.kind
+    }
+
+    /// The text; null once the message is deleted.
+    async fn content(&self) -> Option<&str> {
+        if self.0.deleted_at.is_some() {
+            return None;
+        }
+        self.0.content.as_deref()
+    }
+
+    /// The message this one replies to (a preview: ask for its content and sender).
+    async fn reply_to(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Message>> {
+        let Some(id) = self.0.reply_to_id else {
+            return Ok(None);
+        };
+        Ok(ctx.loader().load_one(MessageId(id)).await?.map(Message))
+    }
+
+    /// The id of the message this one replies to.
+    async fn reply_to_id(&self) -> Option<ID> {
+        self.0.reply_to_id.map(|id| ID(id.to_string()))
+    }
+
+    /// For a forwarded copy: who wrote the original.
+    async fn forwarded_from(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        user(ctx, self.0.forwarded_from_sender_id).await
+    }
+
+    /// When the text was last edited.
+    async fn edited_at(&self) -> Option<DateTime<Utc>> {
+        self.0.edited_at
+    }
+
+    /// Deleted messages stay in the history with their content hidden.
+    async fn is_deleted(&self) -> bool {
+        self.0.deleted_at.is_some()
+    }
+
+    /// SENT, DELIVERED (another member fetched it) or READ (another member read it).
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<MessageStatus> {
+        let members = ctx
+            .loader()
+            .load_one(MembersOf(self.0.chat_id))
+            .await?
+            .unwrap_or_default();
+        Ok(reads::status(&self.0, &members).into())
+    }
+
+    /// Members (other than the sender) who have read it.
+    async fn read_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
+        let members = ctx
+            .loader()
+            .load_one(MembersOf(self.0.chat_id))
+            .await?
+            .unwrap_or_default();
+        let ids: Vec<UserId> = reads::read_by(&self.0, &members)
+            .into_iter()
+            .map(UserId)
+            .collect();
+        let users = ctx.loader().load_many(ids.clone()).await?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| users.get(id).cloned())
+            .map(User::new)
+            .collect())
+    }
+
+    /// For the caller: their own message has been read by someone; another's message is at or
+    /// before the caller's read marker.
+    async fn is_read(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let viewer = ctx.viewer()?;
+        if self.0.sender_id == Some(viewer.user_id) {
+            let members = ctx
+                .loader()
+                .load_one(MembersOf(self.0.chat_id))
+                .await?
+                .unwrap_or_default();
+            return Ok(reads::status(&self.0, &members) == reads::MessageStatus::Read);
+        }
+        let mine = ctx
+            .loader()
+            .load_one(Membership {
+                user: viewer.user_id,
+                chat: self.0.chat_id,
+            })
+            .await?;
+        Ok(mine.is_some_and(|m| m.last_read_seq >= self.0.seq))
+    }
+
+    /// Reactions grouped by emoji, in the order each emoji was first used.
+    async fn reactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ReactionGroup>> {
+        let viewer = ctx.viewer()?;
+        let rows = ctx
+            .loader()
+            .load_one(ReactionsOn(self.0.id))
+            .await?
+            .unwrap_or_default();
+        let users = ctx
+            .loader()
+            .load_many(rows.iter().map(|r| UserId(r.user_id)))
+            .await?;
+        let mut groups: Vec<ReactionGroup> = Vec::new();
+        for row in rows {
+            let index = match groups.iter().position(|g| g.emoji == row.emoji) {
+                Some(i) => i,
+                None => {
+                    groups.push(ReactionGroup {
+                        emoji: row.emoji.clone(),
+                        count: 0,
+                        reacted_by_me: false,
+                        users: Vec::new(),
+                    });
+                    groups.len() - 1
+                }
+            };
+            let group = &mut groups[index];
+            group.count += 1;
+            group.reacted_by_me |= row.user_id == viewer.user_id;
+            if let Some(user) = users.get(&UserId(row.user_id)) {
+                group.users.push(User::new(user.clone()));
+            }
+        }
+        Ok(groups)
+    }
+
+    /// When it was sent.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+async fn user(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> async_graphql::Result<Option<User>> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(ctx.loader().load_one(UserId(id)).await?.map(User::new))
+}
