@@ -116,7 +116,7 @@ pub async fn create(
         now,
     );
     let owner = viewer.user_id;
-    Ok(in_transaction(app, |txn| {
+    in_transaction(app, |txn| {
         Box::pin(async move {
             let chat = chat.insert(txn).await?;
             add_member(txn, chat.id, owner, MemberRole::Owner, now).await?;
@@ -126,7 +126,7 @@ pub async fn create(
             Ok(chat)
         })
     })
-    .await?)
+    .await
 }
 
 /// Renames or re-describes a group or room (admins).

@@ -342,10 +342,10 @@ pub async fn list(
             }
         }
     };
-    if let (Some(membership), Some(newest)) = (&access.membership, page.messages.last()) {
-        if newest.seq > membership.last_delivered_seq {
-            reads::mark_delivered(app, chat_id, viewer.user_id, newest.seq).await?;
-        }
+    if let (Some(membership), Some(newest)) = (&access.membership, page.messages.last())
+        && newest.seq > membership.last_delivered_seq
+    {
+        reads::mark_delivered(app, chat_id, viewer.user_id, newest.seq).await?;
     }
     Ok(page)
 }

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 
 use super::{
     context::ContextExt,
-    types::{Chat, Page, cursor, parse_id},
+    types::{Chat, Page, chat::prefetch_list, cursor, parse_id},
 };
 use crate::{
     domain::{
@@ -83,6 +83,7 @@ impl ChatQuery {
             .map(|c| cursor::decode_chat("after", c))
             .transpose()?;
         let page = chats::list(ctx.app(), &viewer, archived, all, page_size(first), after).await?;
+        prefetch_list(ctx, &page.chats).await?;
         let counter = Arc::new(move |app| {
             Box::pin(async move { chats::count(&app, &viewer, archived, all).await }) as _
         });

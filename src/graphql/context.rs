@@ -29,7 +29,7 @@ impl ContextExt for Context<'_> {
     }
 
     fn loader(&self) -> &crate::graphql::loaders::Loaders {
-        self.data_unchecked::<crate::graphql::loaders::Loaders>()
+        self.data_unchecked::<std::sync::Arc<crate::graphql::loaders::Loaders>>()
     }
 
     fn auth(&self) -> &AuthState {

@@ -1,9 +1,11 @@
 //! DataLoaders: every relation a list can ask for is fetched in one batched query per kind, so a
-//! page of 50 chats costs the same number of statements as a page of 5. Loaders do not cache
-//! (they are shared by all requests); they only batch. Keys are typed so one loader serves all.
-use std::collections::HashMap;
+//! page of 50 chats costs the same number of statements as a page of 5. Each HTTP request gets
+//! its own caching loader (lists prefetch into it); the schema-wide fallback, used by
+//! long-lived WebSocket connections, only batches and never caches, so it cannot go stale.
+//! Keys are typed so one loader serves every relation.
+use std::{collections::HashMap, sync::Arc};
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
@@ -14,12 +16,23 @@ use crate::{
     error::AppError,
 };
 
-/// The batched reader registered on the schema.
-pub type Loaders = DataLoader<Db>;
+/// The batched reader resolvers use.
+pub type Loaders = DataLoader<Db, HashMapCache>;
 
-/// Creates the loader for a schema.
-pub fn loaders(app: AppState) -> Loaders {
-    DataLoader::new(Db(app), tokio::spawn)
+/// A loader that caches for the life of one request.
+pub fn per_request(app: AppState) -> Arc<Loaders> {
+    Arc::new(DataLoader::with_cache(
+        Db(app),
+        tokio::spawn,
+        HashMapCache::default(),
+    ))
+}
+
+/// The schema-wide fallback: batches but never caches.
+pub fn uncached(app: AppState) -> Arc<Loaders> {
+    let loader = per_request(app);
+    loader.enable_all_cache(false);
+    loader
 }
 
 /// Batch reads against the database.

@@ -53,7 +53,7 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
 pub fn build_schema(app: AppState) -> AppSchema {
     let (depth, complexity) = (app.config.max_query_depth, app.config.max_query_complexity);
     builder()
-        .data(loaders::loaders(app.clone()))
+        .data(loaders::uncached(app.clone()))
         .data(app)
         .extension(errors::ErrorCodes)
         .limit_depth(depth)

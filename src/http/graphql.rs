@@ -33,7 +33,11 @@ pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Body
         Err(err) => return request_error(&err.to_string()),
     };
     let auth = auth::from_headers(&state.app, &headers).await;
-    let response = state.schema.execute_batch(request.data(auth)).await;
+    let loaders = crate::graphql::loaders::per_request(state.app.clone());
+    let response = state
+        .schema
+        .execute_batch(request.data(auth).data(loaders))
+        .await;
     async_graphql_axum::GraphQLResponse::from(response).into_response()
 }
 

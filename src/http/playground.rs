@@ -40,6 +40,34 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "09-logout.graphql",
         include_str!("../../playground/09-logout.graphql"),
     ),
+    (
+        "10-chats.graphql",
+        include_str!("../../playground/10-chats.graphql"),
+    ),
+    (
+        "11-direct-and-groups.graphql",
+        include_str!("../../playground/11-direct-and-groups.graphql"),
+    ),
+    (
+        "12-rooms.graphql",
+        include_str!("../../playground/12-rooms.graphql"),
+    ),
+    (
+        "13-messages.graphql",
+        include_str!("../../playground/13-messages.graphql"),
+    ),
+    (
+        "14-message-actions.graphql",
+        include_str!("../../playground/14-message-actions.graphql"),
+    ),
+    (
+        "15-read-state.graphql",
+        include_str!("../../playground/15-read-state.graphql"),
+    ),
+    (
+        "16-search.graphql",
+        include_str!("../../playground/16-search.graphql"),
+    ),
 ];
 
 const TEMPLATE: &str = include_str!("../../playground/index.html");

@@ -2,9 +2,19 @@
 //! test with a fresh database (SQLite, or PostgreSQL when TEST_DATABASE_URL is set), driven through
 //! real HTTP and WebSocket clients.
 mod accounts;
+mod authz;
+mod chats;
+mod fixtures;
+mod groups;
 mod helpers;
 mod http;
+mod message_actions;
+mod messages;
+mod n_plus_one;
+mod read_state;
+mod rooms;
 mod schema;
+mod search;
 mod startup;
 mod tokens;
 mod validation;

@@ -58,3 +58,47 @@ fn every_type_and_field_has_a_description() {
     }
     assert!(missing.is_empty(), "undocumented: {missing:?}");
 }
+
+#[test]
+fn every_operation_has_a_playground_example() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("playground");
+    let examples: String = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "graphql"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let sdl = goftgu::graphql::sdl();
+    let document = async_graphql::parser::parse_schema(&sdl).expect("SDL parses");
+    let mut missing = Vec::new();
+    for definition in &document.definitions {
+        let TypeSystemDefinition::Type(ty) = definition else {
+            continue;
+        };
+        let root = ty.node.name.node.as_str();
+        if !["Query", "Mutation", "Subscription"].contains(&root) {
+            continue;
+        }
+        let TypeKind::Object(object) = &ty.node.kind else {
+            continue;
+        };
+        for field in &object.fields {
+            let name = field.node.name.node.as_str();
+            let used = [
+                format!("{name}("),
+                format!("{name} {{"),
+                format!("{name}\n"),
+            ]
+            .iter()
+            .any(|pattern| examples.contains(pattern.as_str()));
+            if !used {
+                missing.push(format!("{root}.{name}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "operations without an example in playground/: {missing:?}"
+    );
+}
