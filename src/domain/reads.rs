@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, sea_query::Expr,
+    ColumnTrait, Condition, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QuerySelect,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -61,10 +62,23 @@ async fn advance(app: &AppState, viewer: &Viewer, chat_id: Uuid, seq: i64) -> Ap
         return Ok(0); // a concurrent request moved it first and counted these
     }
     mark_delivered(app, chat_id, viewer.user_id, seq).await?;
-    let counts = unread_counts(app, viewer.user_id, &[(chat_id, member.last_read_seq)]).await?;
-    let total = counts.get(&chat_id).copied().unwrap_or(0);
-    let still = unread_counts(app, viewer.user_id, &[(chat_id, seq)]).await?;
-    Ok(total.saturating_sub(still.get(&chat_id).copied().unwrap_or(0)))
+    Ok(from_others(viewer.user_id)
+        .filter(message::Column::ChatId.eq(chat_id))
+        .filter(message::Column::Seq.gt(member.last_read_seq))
+        .filter(message::Column::Seq.lte(seq))
+        .count(&app.db)
+        .await?)
+}
+
+/// Messages that count as unread for `user_id`: not deleted, not their own.
+fn from_others(user_id: Uuid) -> sea_orm::Select<message::Entity> {
+    message::Entity::find()
+        .filter(message::Column::DeletedAt.is_null())
+        .filter(
+            Condition::any()
+                .add(message::Column::SenderId.is_null())
+                .add(message::Column::SenderId.ne(user_id)),
+        )
 }
 
 /// Records that a member has fetched messages up to `seq`.
@@ -108,17 +122,11 @@ pub async fn unread_counts(
                 .add(message::Column::Seq.gt(*seq)),
         );
     }
-    let rows = message::Entity::find()
+    let rows = from_others(user_id)
         .select_only()
         .column(message::Column::ChatId)
         .column_as(message::Column::Id.count(), "n")
         .filter(after_marker)
-        .filter(message::Column::DeletedAt.is_null())
-        .filter(
-            Condition::any()
-                .add(message::Column::SenderId.is_null())
-                .add(message::Column::SenderId.ne(user_id)),
-        )
         .group_by(message::Column::ChatId)
         .into_model::<ChatCount>()
         .all(&app.db)
