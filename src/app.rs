@@ -11,7 +11,14 @@ use std::{
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
-use crate::{auth, config::Config, db, graphql, http};
+use crate::{
+    auth,
+    config::Config,
+    db,
+    domain::{presence, typing},
+    events::Bus,
+    graphql, http,
+};
 
 /// Everything a request may need; cheap to clone (all handles).
 #[derive(Clone)]
@@ -26,6 +33,12 @@ pub struct AppState {
     pub dummy_password_hash: Arc<str>,
     /// SQL statements run since start (tests and benchmarks read it to catch N+1 queries).
     pub sql_statements: Arc<AtomicU64>,
+    /// Where events are published and subscribed.
+    pub bus: Bus,
+    /// Who is online.
+    pub presence: Arc<presence::Registry>,
+    /// Who is typing where.
+    pub typing: Arc<typing::Tracker>,
 }
 
 impl AppState {
@@ -47,7 +60,11 @@ impl AppState {
             .await
             .map_err(|e| anyhow::anyhow!(e.message().to_string()))?
             .into();
-        Ok(Self {
+        let bus = match &config.redis_url {
+            Some(url) => Bus::with_redis(url, config.redis_prefix.clone()).await?,
+            None => Bus::local(),
+        };
+        let state = Self {
             db,
             keys: Arc::new(auth::token::TokenKeys::new(
                 &secret,
@@ -56,7 +73,27 @@ impl AppState {
             config: Arc::new(config),
             dummy_password_hash,
             sql_statements,
-        })
+            presence: Arc::new(presence::Registry::new(bus.redis().cloned())),
+            typing: Arc::default(),
+            bus,
+        };
+        state.start_background_tasks();
+        Ok(state)
+    }
+
+    /// Typing expiry (every second) and presence heartbeats, for the life of the process.
+    fn start_background_tasks(&self) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let mut typing_tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            let mut heartbeat_tick = tokio::time::interval(presence::HEARTBEAT);
+            loop {
+                tokio::select! {
+                    _ = typing_tick.tick() => typing::expire(&app).await,
+                    _ = heartbeat_tick.tick() => presence::heartbeat(&app).await,
+                }
+            }
+        });
     }
 
     /// SQL statements run so far.

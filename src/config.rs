@@ -32,6 +32,14 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
 
+    /// Prefix of every Redis channel and key (lets several deployments share one Redis).
+    #[arg(long, env = "GOFTGU_REDIS_PREFIX", default_value = "goftgu:")]
+    pub redis_prefix: String,
+
+    /// Seconds between WebSocket pings that keep idle connections alive through proxies.
+    #[arg(long, env = "GOFTGU_WS_PING_SECONDS", default_value_t = 30)]
+    pub ws_ping_seconds: u64,
+
     /// Secret for signing access tokens; default: generated once and kept in `<data-dir>/jwt_secret`.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -134,6 +142,8 @@ impl fmt::Debug for Config {
             .field("database", &redact_url(&self.effective_database_url()))
             .field("db_max_connections", &self.db_max_connections)
             .field("redis", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_prefix", &self.redis_prefix)
+            .field("ws_ping_seconds", &self.ws_ping_seconds)
             .field(
                 "jwt_secret",
                 &if self.jwt_secret.is_some() {

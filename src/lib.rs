@@ -13,6 +13,8 @@ pub mod db;
 pub mod domain;
 /// sea-orm entities, one per table.
 pub mod entity;
+/// The event bus: in-process, or shared through Redis.
+pub mod events;
 /// The single error type and its mappings to GraphQL and HTTP.
 pub mod error;
 /// The GraphQL schema and resolvers.

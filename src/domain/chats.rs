@@ -18,6 +18,7 @@ use crate::{
         chat_member::{self, MemberRole},
     },
     error::{AppError, AppResult},
+    events::{Event, Topic},
 };
 
 /// Longest chat name.
@@ -84,6 +85,9 @@ pub async fn direct_chat_between(app: &AppState, a: Uuid, b: Uuid) -> AppResult<
         })
     })
     .await;
+    if let Ok(chat) = &created {
+        announce_joined(app, chat.id, &[a, b]).await;
+    }
     match created {
         // Lost a race with a concurrent open: the other request's chat is the one.
         Err(AppError::Conflict { .. }) => find()
@@ -116,7 +120,10 @@ pub async fn create(
         now,
     );
     let owner = viewer.user_id;
-    in_transaction(app, |txn| {
+    let member_ids: Vec<Uuid> = std::iter::once(owner)
+        .chain(members.iter().map(|u| u.id).filter(|id| *id != owner))
+        .collect();
+    let chat = in_transaction(app, |txn| {
         Box::pin(async move {
             let chat = chat.insert(txn).await?;
             add_member(txn, chat.id, owner, MemberRole::Owner, now).await?;
@@ -126,7 +133,9 @@ pub async fn create(
             Ok(chat)
         })
     })
-    .await
+    .await?;
+    announce_joined(app, chat.id, &member_ids).await;
+    Ok(chat)
 }
 
 /// Renames or re-describes a group or room (admins).
@@ -150,7 +159,10 @@ pub async fn update(
             DESCRIPTION_MAX,
         )?);
     }
-    Ok(model.update(&app.db).await?)
+    let chat = model.update(&app.db).await?;
+    let event = Event::ChatUpdated { chat_id };
+    app.bus.publish(Topic::Chat(chat_id), event).await;
+    Ok(chat)
 }
 
 /// Adds users to a group or room (admins); returns how many were not members before.
@@ -178,6 +190,7 @@ pub async fn add_members(
         .collect();
     let now = Utc::now();
     let count = new.len() as u64;
+    let joined = new.clone();
     in_transaction(app, |txn| {
         Box::pin(async move {
             for user in new {
@@ -187,6 +200,7 @@ pub async fn add_members(
         })
     })
     .await?;
+    announce_joined(app, chat_id, &joined).await;
     Ok(count)
 }
 
@@ -218,6 +232,7 @@ pub async fn remove_member(
     chat_member::Entity::delete_by_id((chat_id, user_id))
         .exec(&app.db)
         .await?;
+    announce_left(app, chat_id, user_id).await;
     Ok(())
 }
 
@@ -245,6 +260,8 @@ pub async fn set_admin(
     let mut model: chat_member::ActiveModel = target.into();
     model.role = Set(role);
     model.update(&app.db).await?;
+    let event = Event::MemberRoleChanged { chat_id, user_id, role };
+    app.bus.publish(Topic::Chat(chat_id), event).await;
     Ok(())
 }
 
@@ -275,13 +292,13 @@ pub async fn leave(app: &AppState, viewer: &Viewer, chat_id: Uuid) -> AppResult<
     not_direct(&access)?;
     let was_owner = access.role() == Some(MemberRole::Owner);
     let me = viewer.user_id;
-    in_transaction(app, |txn| {
+    let heir = in_transaction(app, |txn| {
         Box::pin(async move {
             chat_member::Entity::delete_by_id((chat_id, me))
                 .exec(txn)
                 .await?;
             if !was_owner {
-                return Ok(());
+                return Ok(None);
             }
             let rest = chat_member::Entity::find()
                 .filter(chat_member::Column::ChatId.eq(chat_id))
@@ -293,17 +310,24 @@ pub async fn leave(app: &AppState, viewer: &Viewer, chat_id: Uuid) -> AppResult<
                 .find(|m| m.role == MemberRole::Admin)
                 .or_else(|| rest.first())
                 .cloned();
-            if let Some(heir) = heir {
-                let mut model: chat_member::ActiveModel = heir.into();
+            if let Some(heir) = &heir {
+                let mut model: chat_member::ActiveModel = heir.clone().into();
                 model.role = Set(MemberRole::Owner);
                 model.update(txn).await?;
             }
-            Ok(())
+            Ok(heir.map(|h| h.user_id))
         })
     })
     .await?;
+    announce_left(app, chat_id, me).await;
+    if let Some(user_id) = heir {
+        let event = Event::MemberRoleChanged { chat_id, user_id, role: MemberRole::Owner };
+        app.bus.publish(Topic::Chat(chat_id), event).await;
+    }
     Ok(())
 }
+
+
 
 /// Sets the caller's archive flag on a chat.
 pub async fn set_archived(
@@ -476,4 +500,24 @@ fn not_direct(access: &ChatAccess) -> AppResult<()> {
         ));
     }
     Ok(())
+}
+
+/// Tells a chat that people joined it, and each of them that they were added.
+pub async fn announce_joined(app: &AppState, chat_id: Uuid, users: &[Uuid]) {
+    let mut events = Vec::with_capacity(users.len() * 2);
+    for &user_id in users {
+        events.push((Topic::Chat(chat_id), Event::MemberJoined { chat_id, user_id }));
+        events.push((Topic::User(user_id), Event::AddedToChat { chat_id, user_id }));
+    }
+    app.bus.publish_all(events).await;
+}
+
+/// Tells a chat that someone left (or was removed), and them that they are out.
+pub async fn announce_left(app: &AppState, chat_id: Uuid, user_id: Uuid) {
+    app.bus
+        .publish_all(vec![
+            (Topic::Chat(chat_id), Event::MemberLeft { chat_id, user_id }),
+            (Topic::User(user_id), Event::RemovedFromChat { chat_id, user_id }),
+        ])
+        .await;
 }

@@ -20,6 +20,7 @@ use crate::{
         message::{self, MessageKind},
     },
     error::{AppError, AppResult},
+    events::{Event, Topic},
 };
 
 /// Largest page of history.
@@ -165,7 +166,11 @@ pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult
         forwarded_from_message_id: None,
         forwarded_from_sender_id: None,
     };
-    in_transaction(app, |txn| Box::pin(async move { insert(txn, draft).await })).await
+    let message =
+        in_transaction(app, |txn| Box::pin(async move { insert(txn, draft).await })).await?;
+    let event = Event::MessageCreated { message: message.clone() };
+    app.bus.publish(Topic::Chat(message.chat_id), event).await;
+    Ok(message)
 }
 
 /// Changes the text of one's own message.
@@ -191,7 +196,10 @@ pub async fn edit(
     let mut model: message::ActiveModel = message.into();
     model.content = Set(Some(content));
     model.edited_at = Set(Some(Utc::now()));
-    Ok(model.update(&app.db).await?)
+    let message = model.update(&app.db).await?;
+    let event = Event::MessageEdited { message: message.clone() };
+    app.bus.publish(Topic::Chat(message.chat_id), event).await;
+    Ok(message)
 }
 
 /// Soft-deletes a message: the sender, or an admin of the chat. Its text is erased.
@@ -210,7 +218,10 @@ pub async fn delete(app: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<mess
     let mut model: message::ActiveModel = message.into();
     model.content = Set(None);
     model.deleted_at = Set(Some(Utc::now()));
-    Ok(model.update(&app.db).await?)
+    let message = model.update(&app.db).await?;
+    let event = Event::MessageDeleted { chat_id: message.chat_id, message_id: message.id };
+    app.bus.publish(Topic::Chat(message.chat_id), event).await;
+    Ok(message)
 }
 
 /// One message the caller may read.
@@ -260,16 +271,22 @@ pub async fn forward(
             forwarded_from_sender_id: source.forwarded_from_sender_id.or(source.sender_id),
         })
         .collect();
-    let count = drafts.len() as u64;
-    in_transaction(app, |txn| {
+    let copies = in_transaction(app, |txn| {
         Box::pin(async move {
+            let mut copies = Vec::new();
             for draft in drafts {
-                insert(txn, draft).await?;
+                copies.push(insert(txn, draft).await?);
             }
-            Ok(())
+            Ok(copies)
         })
     })
     .await?;
+    let count = copies.len() as u64;
+    let events = copies
+        .into_iter()
+        .map(|message| (Topic::Chat(message.chat_id), Event::MessageCreated { message }))
+        .collect();
+    app.bus.publish_all(events).await;
     Ok(count)
 }
 

@@ -5,9 +5,11 @@ pub mod access;
 pub mod accounts;
 pub mod chats;
 pub mod messages;
+pub mod presence;
 pub mod reactions;
 pub mod reads;
 pub mod rooms;
+pub mod typing;
 pub mod users;
 pub mod validate;
 

@@ -11,6 +11,7 @@ use crate::{
     app::AppState,
     entity::{message, reaction},
     error::{AppError, AppResult},
+    events::{Event, Topic},
 };
 
 /// Adds the caller's reaction, or removes it if it was there. Returns the message.
@@ -51,5 +52,7 @@ pub async fn toggle(
             }
         }
     }
+    let event = Event::ReactionChanged { message: message.clone() };
+    app.bus.publish(Topic::Chat(message.chat_id), event).await;
     Ok(message)
 }

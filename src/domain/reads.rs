@@ -16,6 +16,7 @@ use crate::{
     app::AppState,
     entity::{chat_member, message},
     error::AppResult,
+    events::{Event, Topic},
 };
 
 /// A message's delivery state as its sender sees it.
@@ -62,6 +63,8 @@ async fn advance(app: &AppState, viewer: &Viewer, chat_id: Uuid, seq: i64) -> Ap
         return Ok(0); // a concurrent request moved it first and counted these
     }
     mark_delivered(app, chat_id, viewer.user_id, seq).await?;
+    let event = Event::ReadStatusChanged { chat_id, user_id: viewer.user_id, last_read_seq: seq };
+    app.bus.publish(Topic::Chat(chat_id), event).await;
     Ok(from_others(viewer.user_id)
         .filter(message::Column::ChatId.eq(chat_id))
         .filter(message::Column::Seq.gt(member.last_read_seq))

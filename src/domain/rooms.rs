@@ -61,6 +61,7 @@ pub async fn join(app: &AppState, viewer: &Viewer, room_id: Uuid) -> AppResult<c
         })
     })
     .await?;
+    chats::announce_joined(app, room_id, &[me]).await;
     Ok(room)
 }
 

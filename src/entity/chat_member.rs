@@ -3,7 +3,9 @@
 use sea_orm::entity::prelude::*;
 
 /// A member's role in a chat.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, async_graphql::Enum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, async_graphql::Enum, serde::Serialize, serde::Deserialize,
+)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(10))")]
 pub enum MemberRole {
     /// Created the chat (or inherited it); an admin who cannot be removed or demoted.

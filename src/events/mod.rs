@@ -1,0 +1,117 @@
+//! The event bus: what happened (`Event`), where it goes (`Topic`), and how it travels. Every
+//! instance delivers to its own subscribers directly through the in-process `Hub`; with Redis
+//! configured it also publishes to Redis, and events from other instances arrive through it.
+//! Domain code publishes only after its transaction has committed.
+mod hub;
+mod redis_link;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::entity::{chat_member::MemberRole, message};
+
+pub use hub::Hub;
+pub use redis_link::RedisLink;
+
+/// Where an event is delivered.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Topic {
+    /// Everything happening inside one chat.
+    Chat(Uuid),
+    /// What concerns one user across chats (added to or removed from a chat).
+    User(Uuid),
+    /// One user's online state.
+    Presence(Uuid),
+}
+
+impl Topic {
+    /// The Redis channel name (under the configured prefix).
+    pub fn channel(&self, prefix: &str) -> String {
+        match self {
+            Self::Chat(id) => format!("{prefix}chat:{id}"),
+            Self::User(id) => format!("{prefix}user:{id}"),
+            Self::Presence(id) => format!("{prefix}presence:{id}"),
+        }
+    }
+}
+
+/// Something that happened.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    MessageCreated { message: message::Model },
+    MessageEdited { message: message::Model },
+    MessageDeleted { chat_id: Uuid, message_id: Uuid },
+    ReactionChanged { message: message::Model },
+    ReadStatusChanged { chat_id: Uuid, user_id: Uuid, last_read_seq: i64 },
+    TypingChanged { chat_id: Uuid, user_id: Uuid, is_typing: bool },
+    MemberJoined { chat_id: Uuid, user_id: Uuid },
+    MemberLeft { chat_id: Uuid, user_id: Uuid },
+    MemberRoleChanged { chat_id: Uuid, user_id: Uuid, role: MemberRole },
+    ChatUpdated { chat_id: Uuid },
+    AddedToChat { chat_id: Uuid, user_id: Uuid },
+    RemovedFromChat { chat_id: Uuid, user_id: Uuid },
+    PresenceChanged { user_id: Uuid, online: bool, last_seen: Option<DateTime<Utc>> },
+}
+
+/// What subscribers receive: an event, or notice that they fell behind and missed some.
+#[derive(Clone, Debug)]
+pub enum Delivery {
+    Event(Arc<Event>),
+    /// The subscriber was too slow and `missed` events were dropped: re-fetch by cursor.
+    Lagged { missed: u64 },
+}
+
+/// The bus handle kept in the application state.
+#[derive(Clone)]
+pub struct Bus {
+    hub: Arc<Hub>,
+    redis: Option<RedisLink>,
+}
+
+impl Bus {
+    /// An in-process bus (one instance).
+    pub fn local() -> Self {
+        Self { hub: Arc::new(Hub::default()), redis: None }
+    }
+
+    /// A bus shared with other instances through Redis pub/sub.
+    pub async fn with_redis(url: &str, prefix: String) -> anyhow::Result<Self> {
+        let hub = Arc::new(Hub::default());
+        let redis = RedisLink::start(url, prefix, hub.clone()).await?;
+        hub.set_listener(redis.commands());
+        Ok(Self { hub, redis: Some(redis) })
+    }
+
+    /// The Redis link, when the bus is shared.
+    pub fn redis(&self) -> Option<&RedisLink> {
+        self.redis.as_ref()
+    }
+
+    /// Delivers to local subscribers at once and, with Redis, to every other instance.
+    /// Failures to reach Redis are logged, never returned: the data is already committed and
+    /// clients catch up by cursor.
+    pub async fn publish(&self, topic: Topic, event: Event) {
+        let event = Arc::new(event);
+        self.hub.deliver(topic, event.clone());
+        if let Some(redis) = &self.redis {
+            redis.publish(topic, &event).await;
+        }
+    }
+
+    /// Publishes several events in order.
+    pub async fn publish_all(&self, events: Vec<(Topic, Event)>) {
+        for (topic, event) in events {
+            self.publish(topic, event).await;
+        }
+    }
+
+    /// A receiver for one topic.
+    pub fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Arc<Event>> {
+        self.hub.subscribe(topic)
+    }
+}

@@ -1,0 +1,177 @@
+//! The Redis side of the bus. Outgoing events are queued and published by a background task, so
+//! a slow or absent Redis never delays a request. A listener task subscribes to one channel per
+//! topic that has local subscribers (so an instance only receives what its clients want), hands
+//! incoming events to the hub, and reconnects with backoff (re-subscribing) when Redis goes away.
+use std::{sync::Arc, time::Duration};
+
+use futures_util::StreamExt;
+use redis::{
+    AsyncCommands,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::{Event, Hub, Topic};
+
+/// Events waiting to be published before new ones are dropped (and logged).
+const OUTBOX: usize = 10_000;
+
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    origin: Uuid,
+    topic: Topic,
+    event: &'a Event,
+}
+
+#[derive(Deserialize)]
+struct Incoming {
+    origin: Uuid,
+    topic: Topic,
+    event: Event,
+}
+
+/// Handle to the Redis publisher and listener.
+#[derive(Clone)]
+pub struct RedisLink {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    prefix: String,
+    origin: Uuid,
+    outbox: mpsc::Sender<(String, String)>,
+    commands: mpsc::UnboundedSender<Topic>,
+    connection: ConnectionManager,
+}
+
+impl RedisLink {
+    /// Connects (failing fast if Redis is unreachable at start-up) and starts both tasks.
+    pub async fn start(url: &str, prefix: String, hub: Arc<Hub>) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(2));
+        let connection = ConnectionManager::new_with_config(client.clone(), config).await?;
+        let origin = Uuid::new_v4();
+        let (outbox, queued) = mpsc::channel(OUTBOX);
+        let (commands, requests) = mpsc::unbounded_channel();
+        tokio::spawn(publish_loop(connection.clone(), queued));
+        tokio::spawn(listen_loop(client, prefix.clone(), origin, hub, requests));
+        Ok(Self { inner: Arc::new(Inner { prefix, origin, outbox, commands, connection }) })
+    }
+
+    /// Where the hub announces new topics.
+    pub fn commands(&self) -> mpsc::UnboundedSender<Topic> {
+        self.inner.commands.clone()
+    }
+
+    /// This instance's id (events it published are not delivered to it twice).
+    pub fn origin(&self) -> Uuid {
+        self.inner.origin
+    }
+
+    /// The channel and key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// A connection for other Redis work (presence).
+    pub fn connection(&self) -> ConnectionManager {
+        self.inner.connection.clone()
+    }
+
+    /// Queues an event for the other instances.
+    pub async fn publish(&self, topic: Topic, event: &Event) {
+        let payload = match serde_json::to_string(&Outgoing { origin: self.inner.origin, topic, event }) {
+            Ok(payload) => payload,
+            Err(err) => {
+                tracing::error!(error = %err, "could not encode an event");
+                return;
+            }
+        };
+        let channel = topic.channel(&self.inner.prefix);
+        if self.inner.outbox.try_send((channel, payload)).is_err() {
+            tracing::warn!("Redis outbox full: an event was not shared with other instances");
+        }
+    }
+}
+
+async fn publish_loop(mut connection: ConnectionManager, mut queued: mpsc::Receiver<(String, String)>) {
+    while let Some((channel, payload)) = queued.recv().await {
+        let sent: redis::RedisResult<i64> = connection.publish(&channel, payload).await;
+        if let Err(err) = sent {
+            tracing::warn!(error = %err, "could not publish an event to Redis");
+        }
+    }
+}
+
+async fn listen_loop(
+    client: redis::Client,
+    prefix: String,
+    origin: Uuid,
+    hub: Arc<Hub>,
+    mut requests: mpsc::UnboundedReceiver<Topic>,
+) {
+    let mut backoff = Duration::from_millis(200);
+    let mut connected_before = false;
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(pubsub) => {
+                let (mut sink, mut stream) = pubsub.split();
+                while requests.try_recv().is_ok() {} // all active topics are subscribed below
+                let mut ok = true;
+                for topic in hub.active_topics() {
+                    ok &= sink.subscribe(topic.channel(&prefix)).await.is_ok();
+                }
+                if ok {
+                    if connected_before {
+                        tracing::info!("reconnected to Redis; subscriptions restored");
+                    }
+                    connected_before = true;
+                    backoff = Duration::from_millis(200);
+                    let mut health = tokio::time::interval(Duration::from_secs(5));
+                    loop {
+                        tokio::select! {
+                            request = requests.recv() => match request {
+                                Some(topic) => {
+                                    if sink.subscribe(topic.channel(&prefix)).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                None => return,
+                            },
+                            message = stream.next() => match message {
+                                Some(message) => dispatch(&hub, origin, message.get_payload_bytes()),
+                                None => break,
+                            },
+                            _ = health.tick() => {
+                                let pong: redis::RedisResult<String> = sink.ping().await;
+                                if pong.is_err() {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                tracing::warn!("lost the Redis subscription; reconnecting");
+            }
+            Err(err) => tracing::warn!(error = %err, "Redis unreachable; retrying"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(3));
+    }
+}
+
+fn dispatch(hub: &Hub, origin: Uuid, payload: &[u8]) {
+    match serde_json::from_slice::<Incoming>(payload) {
+        Ok(incoming) if incoming.origin != origin => {
+            hub.deliver(incoming.topic, Arc::new(incoming.event));
+        }
+        Ok(_) => {} // published here, already delivered locally
+        Err(err) => tracing::warn!(error = %err, "ignoring an undecodable event from Redis"),
+    }
+}
