@@ -13,10 +13,10 @@ pub mod db;
 pub mod domain;
 /// sea-orm entities, one per table.
 pub mod entity;
-/// The event bus: in-process, or shared through Redis.
-pub mod events;
 /// The single error type and its mappings to GraphQL and HTTP.
 pub mod error;
+/// The event bus: in-process, or shared through Redis.
+pub mod events;
 /// The GraphQL schema and resolvers.
 pub mod graphql;
 /// HTTP routes: GraphQL, WebSocket, health, playground.

@@ -308,3 +308,27 @@ fn unique_violation_to_conflict(err: sea_orm::DbErr) -> AppError {
         _ => AppError::internal(err),
     }
 }
+
+/// Re-checks, for a long-lived connection, that the session it authenticated with is still
+/// valid (not logged out, not expired).
+pub async fn ensure_session_active(app: &AppState, viewer: &Viewer) -> AppResult<()> {
+    let session = session::Entity::find_by_id(viewer.session_id)
+        .one(&app.db)
+        .await?;
+    match session {
+        Some(s) if s.revoked_at.is_none() && s.expires_at > Utc::now() => Ok(()),
+        _ => Err(AppError::Unauthenticated("token revoked or expired".into())),
+    }
+}
+
+/// The ids of the chats a user belongs to.
+pub async fn chat_ids(app: &AppState, user_id: Uuid) -> AppResult<Vec<Uuid>> {
+    use crate::entity::chat_member;
+    Ok(chat_member::Entity::find()
+        .filter(chat_member::Column::UserId.eq(user_id))
+        .all(&app.db)
+        .await?
+        .into_iter()
+        .map(|m| m.chat_id)
+        .collect())
+}

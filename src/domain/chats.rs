@@ -260,7 +260,11 @@ pub async fn set_admin(
     let mut model: chat_member::ActiveModel = target.into();
     model.role = Set(role);
     model.update(&app.db).await?;
-    let event = Event::MemberRoleChanged { chat_id, user_id, role };
+    let event = Event::MemberRoleChanged {
+        chat_id,
+        user_id,
+        role,
+    };
     app.bus.publish(Topic::Chat(chat_id), event).await;
     Ok(())
 }
@@ -321,13 +325,15 @@ pub async fn leave(app: &AppState, viewer: &Viewer, chat_id: Uuid) -> AppResult<
     .await?;
     announce_left(app, chat_id, me).await;
     if let Some(user_id) = heir {
-        let event = Event::MemberRoleChanged { chat_id, user_id, role: MemberRole::Owner };
+        let event = Event::MemberRoleChanged {
+            chat_id,
+            user_id,
+            role: MemberRole::Owner,
+        };
         app.bus.publish(Topic::Chat(chat_id), event).await;
     }
     Ok(())
 }
-
-
 
 /// Sets the caller's archive flag on a chat.
 pub async fn set_archived(
@@ -506,8 +512,14 @@ fn not_direct(access: &ChatAccess) -> AppResult<()> {
 pub async fn announce_joined(app: &AppState, chat_id: Uuid, users: &[Uuid]) {
     let mut events = Vec::with_capacity(users.len() * 2);
     for &user_id in users {
-        events.push((Topic::Chat(chat_id), Event::MemberJoined { chat_id, user_id }));
-        events.push((Topic::User(user_id), Event::AddedToChat { chat_id, user_id }));
+        events.push((
+            Topic::Chat(chat_id),
+            Event::MemberJoined { chat_id, user_id },
+        ));
+        events.push((
+            Topic::User(user_id),
+            Event::AddedToChat { chat_id, user_id },
+        ));
     }
     app.bus.publish_all(events).await;
 }
@@ -517,7 +529,10 @@ pub async fn announce_left(app: &AppState, chat_id: Uuid, user_id: Uuid) {
     app.bus
         .publish_all(vec![
             (Topic::Chat(chat_id), Event::MemberLeft { chat_id, user_id }),
-            (Topic::User(user_id), Event::RemovedFromChat { chat_id, user_id }),
+            (
+                Topic::User(user_id),
+                Event::RemovedFromChat { chat_id, user_id },
+            ),
         ])
         .await;
 }

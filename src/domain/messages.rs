@@ -168,7 +168,9 @@ pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult
     };
     let message =
         in_transaction(app, |txn| Box::pin(async move { insert(txn, draft).await })).await?;
-    let event = Event::MessageCreated { message: message.clone() };
+    let event = Event::MessageCreated {
+        message: message.clone(),
+    };
     app.bus.publish(Topic::Chat(message.chat_id), event).await;
     Ok(message)
 }
@@ -197,7 +199,9 @@ pub async fn edit(
     model.content = Set(Some(content));
     model.edited_at = Set(Some(Utc::now()));
     let message = model.update(&app.db).await?;
-    let event = Event::MessageEdited { message: message.clone() };
+    let event = Event::MessageEdited {
+        message: message.clone(),
+    };
     app.bus.publish(Topic::Chat(message.chat_id), event).await;
     Ok(message)
 }
@@ -219,7 +223,10 @@ pub async fn delete(app: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<mess
     model.content = Set(None);
     model.deleted_at = Set(Some(Utc::now()));
     let message = model.update(&app.db).await?;
-    let event = Event::MessageDeleted { chat_id: message.chat_id, message_id: message.id };
+    let event = Event::MessageDeleted {
+        chat_id: message.chat_id,
+        message_id: message.id,
+    };
     app.bus.publish(Topic::Chat(message.chat_id), event).await;
     Ok(message)
 }
@@ -284,7 +291,12 @@ pub async fn forward(
     let count = copies.len() as u64;
     let events = copies
         .into_iter()
-        .map(|message| (Topic::Chat(message.chat_id), Event::MessageCreated { message }))
+        .map(|message| {
+            (
+                Topic::Chat(message.chat_id),
+                Event::MessageCreated { message },
+            )
+        })
         .collect();
     app.bus.publish_all(events).await;
     Ok(count)

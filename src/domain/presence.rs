@@ -39,7 +39,10 @@ pub struct Registry {
 impl Registry {
     /// A registry that shares presence through Redis when a link is given.
     pub fn new(redis: Option<RedisLink>) -> Self {
-        Self { sockets: Mutex::default(), redis }
+        Self {
+            sockets: Mutex::default(),
+            redis,
+        }
     }
 
     fn sockets(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, usize>> {
@@ -67,8 +70,10 @@ impl Registry {
 
     async fn release(&self, user: Uuid) {
         let Some(redis) = &self.redis else { return };
-        let result: redis::RedisResult<i64> =
-            redis.connection().hdel(Self::key(redis, user), redis.origin().to_string()).await;
+        let result: redis::RedisResult<i64> = redis
+            .connection()
+            .hdel(Self::key(redis, user), redis.origin().to_string())
+            .await;
         if let Err(err) = result {
             tracing::warn!(error = %err, "could not release presence in Redis");
         }
@@ -78,10 +83,20 @@ impl Registry {
     pub async fn online(&self, users: &[Uuid]) -> HashSet<Uuid> {
         let mut online: HashSet<Uuid> = {
             let sockets = self.sockets();
-            users.iter().copied().filter(|u| sockets.contains_key(u)).collect()
+            users
+                .iter()
+                .copied()
+                .filter(|u| sockets.contains_key(u))
+                .collect()
         };
-        let Some(redis) = &self.redis else { return online };
-        let rest: Vec<Uuid> = users.iter().copied().filter(|u| !online.contains(u)).collect();
+        let Some(redis) = &self.redis else {
+            return online;
+        };
+        let rest: Vec<Uuid> = users
+            .iter()
+            .copied()
+            .filter(|u| !online.contains(u))
+            .collect();
         if rest.is_empty() {
             return online;
         }
@@ -90,7 +105,10 @@ impl Registry {
             pipe.hvals(Self::key(redis, *user));
         }
         let now = Utc::now().timestamp_millis();
-        match pipe.query_async::<Vec<Vec<i64>>>(&mut redis.connection()).await {
+        match pipe
+            .query_async::<Vec<Vec<i64>>>(&mut redis.connection())
+            .await
+        {
             Ok(claims) => {
                 for (user, expiries) in rest.iter().zip(claims) {
                     if expiries.iter().any(|e| *e > now) {
@@ -118,19 +136,26 @@ pub async fn connect(app: &AppState, user: Uuid) {
     let elsewhere = remote_claims(app, user).await;
     app.presence.claim(&[user]).await;
     if !elsewhere {
-        let event = Event::PresenceChanged { user_id: user, online: true, last_seen: None };
+        let event = Event::PresenceChanged {
+            user_id: user,
+            online: true,
+            last_seen: None,
+        };
         app.bus.publish(Topic::Presence(user), event).await;
     }
 }
 
 /// Whether another instance holds a live claim that `user` is online.
 async fn remote_claims(app: &AppState, user: Uuid) -> bool {
-    let Some(redis) = &app.presence.redis else { return false };
+    let Some(redis) = &app.presence.redis else {
+        return false;
+    };
     let now = Utc::now().timestamp_millis();
     let claims: redis::RedisResult<HashMap<String, i64>> =
         redis.connection().hgetall(Registry::key(redis, user)).await;
     claims.is_ok_and(|c| {
-        c.iter().any(|(instance, expiry)| *instance != redis.origin().to_string() && *expiry > now)
+        c.iter()
+            .any(|(instance, expiry)| *instance != redis.origin().to_string() && *expiry > now)
     })
 }
 
@@ -167,7 +192,11 @@ pub async fn disconnect(app: &AppState, user: Uuid) {
     if let Err(err) = stored {
         tracing::warn!(error = %err, "could not store lastSeen");
     }
-    let event = Event::PresenceChanged { user_id: user, online: false, last_seen: Some(now) };
+    let event = Event::PresenceChanged {
+        user_id: user,
+        online: false,
+        last_seen: Some(now),
+    };
     app.bus.publish(Topic::Presence(user), event).await;
 }
 
@@ -182,13 +211,24 @@ pub async fn heartbeat(app: &AppState) {
 /// Records that the caller was active just now; returns the stored time.
 pub async fn touch_last_seen(app: &AppState, viewer: &Viewer) -> AppResult<chrono::DateTime<Utc>> {
     let now = Utc::now();
-    let model = user::ActiveModel { id: Set(viewer.user_id), last_seen_at: Set(Some(now)), ..Default::default() };
-    user::Entity::update(model).exec(&app.db).await.map_err(AppError::from)?;
+    let model = user::ActiveModel {
+        id: Set(viewer.user_id),
+        last_seen_at: Set(Some(now)),
+        ..Default::default()
+    };
+    user::Entity::update(model)
+        .exec(&app.db)
+        .await
+        .map_err(AppError::from)?;
     Ok(now)
 }
 
 /// The members of a chat who are online now.
-pub async fn online_members(app: &AppState, viewer: &Viewer, chat_id: Uuid) -> AppResult<Vec<Uuid>> {
+pub async fn online_members(
+    app: &AppState,
+    viewer: &Viewer,
+    chat_id: Uuid,
+) -> AppResult<Vec<Uuid>> {
     chat_access(app, viewer, chat_id, Need::Read).await?;
     let members: Vec<Uuid> = chat_member::Entity::find()
         .filter(chat_member::Column::ChatId.eq(chat_id))

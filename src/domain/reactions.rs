@@ -52,7 +52,9 @@ pub async fn toggle(
             }
         }
     }
-    let event = Event::ReactionChanged { message: message.clone() };
+    let event = Event::ReactionChanged {
+        message: message.clone(),
+    };
     app.bus.publish(Topic::Chat(message.chat_id), event).await;
     Ok(message)
 }

@@ -63,7 +63,11 @@ async fn advance(app: &AppState, viewer: &Viewer, chat_id: Uuid, seq: i64) -> Ap
         return Ok(0); // a concurrent request moved it first and counted these
     }
     mark_delivered(app, chat_id, viewer.user_id, seq).await?;
-    let event = Event::ReadStatusChanged { chat_id, user_id: viewer.user_id, last_read_seq: seq };
+    let event = Event::ReadStatusChanged {
+        chat_id,
+        user_id: viewer.user_id,
+        last_read_seq: seq,
+    };
     app.bus.publish(Topic::Chat(chat_id), event).await;
     Ok(from_others(viewer.user_id)
         .filter(message::Column::ChatId.eq(chat_id))

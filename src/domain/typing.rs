@@ -35,7 +35,12 @@ impl Tracker {
 }
 
 /// Starts, refreshes or stops the caller's typing state in a chat.
-pub async fn set_typing(app: &AppState, viewer: &Viewer, chat_id: Uuid, is_typing: bool) -> AppResult<()> {
+pub async fn set_typing(
+    app: &AppState,
+    viewer: &Viewer,
+    chat_id: Uuid,
+    is_typing: bool,
+) -> AppResult<()> {
     chat_access(app, viewer, chat_id, Need::Post).await?;
     let key = (chat_id, viewer.user_id);
     let changed = {
@@ -47,7 +52,11 @@ pub async fn set_typing(app: &AppState, viewer: &Viewer, chat_id: Uuid, is_typin
         }
     };
     if changed {
-        let event = Event::TypingChanged { chat_id, user_id: viewer.user_id, is_typing };
+        let event = Event::TypingChanged {
+            chat_id,
+            user_id: viewer.user_id,
+            is_typing,
+        };
         app.bus.publish(Topic::Chat(chat_id), event).await;
     }
     Ok(())
@@ -58,14 +67,22 @@ pub async fn expire(app: &AppState) {
     let now = Instant::now();
     let expired: Vec<(Uuid, Uuid)> = {
         let mut deadlines = app.typing.deadlines();
-        let expired: Vec<_> = deadlines.iter().filter(|(_, d)| **d <= now).map(|(k, _)| *k).collect();
+        let expired: Vec<_> = deadlines
+            .iter()
+            .filter(|(_, d)| **d <= now)
+            .map(|(k, _)| *k)
+            .collect();
         for key in &expired {
             deadlines.remove(key);
         }
         expired
     };
     for (chat_id, user_id) in expired {
-        let event = Event::TypingChanged { chat_id, user_id, is_typing: false };
+        let event = Event::TypingChanged {
+            chat_id,
+            user_id,
+            is_typing: false,
+        };
         app.bus.publish(Topic::Chat(chat_id), event).await;
     }
 }

@@ -43,19 +43,58 @@ impl Topic {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum Event {
-    MessageCreated { message: message::Model },
-    MessageEdited { message: message::Model },
-    MessageDeleted { chat_id: Uuid, message_id: Uuid },
-    ReactionChanged { message: message::Model },
-    ReadStatusChanged { chat_id: Uuid, user_id: Uuid, last_read_seq: i64 },
-    TypingChanged { chat_id: Uuid, user_id: Uuid, is_typing: bool },
-    MemberJoined { chat_id: Uuid, user_id: Uuid },
-    MemberLeft { chat_id: Uuid, user_id: Uuid },
-    MemberRoleChanged { chat_id: Uuid, user_id: Uuid, role: MemberRole },
-    ChatUpdated { chat_id: Uuid },
-    AddedToChat { chat_id: Uuid, user_id: Uuid },
-    RemovedFromChat { chat_id: Uuid, user_id: Uuid },
-    PresenceChanged { user_id: Uuid, online: bool, last_seen: Option<DateTime<Utc>> },
+    MessageCreated {
+        message: message::Model,
+    },
+    MessageEdited {
+        message: message::Model,
+    },
+    MessageDeleted {
+        chat_id: Uuid,
+        message_id: Uuid,
+    },
+    ReactionChanged {
+        message: message::Model,
+    },
+    ReadStatusChanged {
+        chat_id: Uuid,
+        user_id: Uuid,
+        last_read_seq: i64,
+    },
+    TypingChanged {
+        chat_id: Uuid,
+        user_id: Uuid,
+        is_typing: bool,
+    },
+    MemberJoined {
+        chat_id: Uuid,
+        user_id: Uuid,
+    },
+    MemberLeft {
+        chat_id: Uuid,
+        user_id: Uuid,
+    },
+    MemberRoleChanged {
+        chat_id: Uuid,
+        user_id: Uuid,
+        role: MemberRole,
+    },
+    ChatUpdated {
+        chat_id: Uuid,
+    },
+    AddedToChat {
+        chat_id: Uuid,
+        user_id: Uuid,
+    },
+    RemovedFromChat {
+        chat_id: Uuid,
+        user_id: Uuid,
+    },
+    PresenceChanged {
+        user_id: Uuid,
+        online: bool,
+        last_seen: Option<DateTime<Utc>>,
+    },
 }
 
 /// What subscribers receive: an event, or notice that they fell behind and missed some.
@@ -63,7 +102,9 @@ pub enum Event {
 pub enum Delivery {
     Event(Arc<Event>),
     /// The subscriber was too slow and `missed` events were dropped: re-fetch by cursor.
-    Lagged { missed: u64 },
+    Lagged {
+        missed: u64,
+    },
 }
 
 /// The bus handle kept in the application state.
@@ -76,7 +117,10 @@ pub struct Bus {
 impl Bus {
     /// An in-process bus (one instance).
     pub fn local() -> Self {
-        Self { hub: Arc::new(Hub::default()), redis: None }
+        Self {
+            hub: Arc::new(Hub::default()),
+            redis: None,
+        }
     }
 
     /// A bus shared with other instances through Redis pub/sub.
@@ -84,7 +128,10 @@ impl Bus {
         let hub = Arc::new(Hub::default());
         let redis = RedisLink::start(url, prefix, hub.clone()).await?;
         hub.set_listener(redis.commands());
-        Ok(Self { hub, redis: Some(redis) })
+        Ok(Self {
+            hub,
+            redis: Some(redis),
+        })
     }
 
     /// The Redis link, when the bus is shared.

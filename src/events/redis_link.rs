@@ -61,7 +61,15 @@ impl RedisLink {
         let (commands, requests) = mpsc::unbounded_channel();
         tokio::spawn(publish_loop(connection.clone(), queued));
         tokio::spawn(listen_loop(client, prefix.clone(), origin, hub, requests));
-        Ok(Self { inner: Arc::new(Inner { prefix, origin, outbox, commands, connection }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                prefix,
+                origin,
+                outbox,
+                commands,
+                connection,
+            }),
+        })
     }
 
     /// Where the hub announces new topics.
@@ -86,7 +94,11 @@ impl RedisLink {
 
     /// Queues an event for the other instances.
     pub async fn publish(&self, topic: Topic, event: &Event) {
-        let payload = match serde_json::to_string(&Outgoing { origin: self.inner.origin, topic, event }) {
+        let payload = match serde_json::to_string(&Outgoing {
+            origin: self.inner.origin,
+            topic,
+            event,
+        }) {
             Ok(payload) => payload,
             Err(err) => {
                 tracing::error!(error = %err, "could not encode an event");
@@ -100,7 +112,10 @@ impl RedisLink {
     }
 }
 
-async fn publish_loop(mut connection: ConnectionManager, mut queued: mpsc::Receiver<(String, String)>) {
+async fn publish_loop(
+    mut connection: ConnectionManager,
+    mut queued: mpsc::Receiver<(String, String)>,
+) {
     while let Some((channel, payload)) = queued.recv().await {
         let sent: redis::RedisResult<i64> = connection.publish(&channel, payload).await;
         if let Err(err) = sent {

@@ -59,6 +59,8 @@ key!(/// The number of members of a chat.
     MemberCountOf);
 key!(/// The reactions on a message, oldest first.
     ReactionsOn);
+key!(/// Whether a user is online now.
+    OnlineOf);
 
 /// One user's membership in one chat.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -268,5 +270,15 @@ impl Loader<Unread> for Db {
             }
         }
         Ok(out)
+    }
+}
+
+impl Loader<OnlineOf> for Db {
+    type Value = bool;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[OnlineOf]) -> Result<HashMap<OnlineOf, bool>, AppError> {
+        let online = self.0.presence.online(&ids(keys, |k| k.0)).await;
+        Ok(keys.iter().map(|k| (*k, online.contains(&k.0))).collect())
     }
 }

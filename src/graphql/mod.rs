@@ -4,6 +4,7 @@ mod accounts;
 mod chats;
 pub mod context;
 mod errors;
+mod live;
 pub mod loaders;
 mod messages;
 mod system;
@@ -25,6 +26,7 @@ pub struct QueryRoot(
     users::UserQuery,
     chats::ChatQuery,
     messages::MessageQuery,
+    live::LiveQuery,
 );
 
 /// Every mutation, merged from the per-area objects.
@@ -34,12 +36,13 @@ pub struct MutationRoot(
     accounts::AccountMutation,
     chats::ChatMutation,
     messages::MessageMutation,
+    live::LiveMutation,
 );
 
 /// Every subscription, merged from the per-area objects.
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(system::SystemSubscription);
+pub struct SubscriptionRoot(system::SystemSubscription, live::LiveSubscription);
 
 fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(

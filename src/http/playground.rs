@@ -68,6 +68,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "16-search.graphql",
         include_str!("../../playground/16-search.graphql"),
     ),
+    (
+        "17-live.graphql",
+        include_str!("../../playground/17-live.graphql"),
+    ),
 ];
 
 const TEMPLATE: &str = include_str!("../../playground/index.html");

@@ -21,7 +21,9 @@ use axum::{
 use serde_json::Value;
 
 use super::{HttpState, auth};
-use crate::auth::AuthState;
+use crate::{auth::AuthState, domain::presence};
+use async_graphql::futures_util::stream::SplitSink;
+use futures_channel::mpsc;
 
 /// How long a client has to send `connection_init` (graphql-ws closes with 4408 after it).
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,6 +33,8 @@ const READ_BUFFER: usize = 4 * 1024;
 const MAX_MESSAGE: usize = 256 * 1024;
 /// Outgoing bytes a slow client may have queued before its socket is closed.
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+/// Messages waiting for the socket writer.
+const OUTGOING_QUEUE: usize = 16;
 
 /// `GET /graphql/ws`.
 pub async fn upgrade(State(state): State<HttpState>, mut parts: Parts) -> Response {
@@ -129,14 +133,53 @@ async fn serve(
         return;
     };
 
+    let app = state.app.clone();
+    let user = viewer.user_id;
     let mut data = Data::default();
     data.insert(AuthState::Authenticated(viewer));
     // Replay the accepted `connection_init` so async-graphql performs its normal handshake.
     let replayed = stream::once(async move { Ok(Message::Text(text)) }).chain(incoming);
-    GraphQLWebSocket::new_with_pair(sink, replayed, state.schema.clone(), graphql_protocol)
+    let (outgoing, writer) =
+        spawn_writer(sink, Duration::from_secs(app.config.ws_ping_seconds.max(1)));
+    presence::connect(&app, user).await;
+    GraphQLWebSocket::new_with_pair(outgoing, replayed, state.schema.clone(), graphql_protocol)
         .with_data(data)
         .serve()
         .await;
+    // `outgoing` went away with `serve`: the writer flushes what is queued, then stops.
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    presence::disconnect(&app, user).await;
+}
+
+/// Owns the socket's write half: forwards what async-graphql sends and adds a WebSocket ping
+/// every `every`, so idle connections survive proxies whichever protocol the client speaks.
+fn spawn_writer(
+    mut sink: SplitSink<WebSocket, Message>,
+    every: Duration,
+) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
+    let (outgoing, mut queued) = mpsc::channel::<Message>(OUTGOING_QUEUE);
+    let writer = tokio::spawn(async move {
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                message = queued.next() => match message {
+                    Some(message) => {
+                        if sink.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+                _ = ping.tick() => {
+                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = sink.close().await;
+    });
+    (outgoing, writer)
 }
 
 /// The token from a `connection_init` payload: `{"Authorization": "Bearer …"}` (any case),

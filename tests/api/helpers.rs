@@ -45,6 +45,7 @@ pub async fn test_config(data_dir: &std::path::Path) -> Config {
     config.data_dir = data_dir.to_path_buf();
     config.database_url = Some(fresh_database_url(data_dir).await);
     config.redis_url = std::env::var("TEST_REDIS_URL").ok();
+    config.redis_prefix = format!("goftgu-test-{}:", uuid::Uuid::new_v4().simple());
     config.jwt_secret = Some(format!("test-secret-{}", uuid::Uuid::new_v4()));
     config
 }

@@ -2,11 +2,13 @@
 pub mod chat;
 mod connection;
 pub mod cursor;
+pub mod event;
 mod message;
 mod user;
 
 pub use chat::{Chat, ChatMember};
 pub use connection::{Counter, Page};
+pub use event::ChatEvent;
 pub use message::{Message, MessageStatus, ReactionGroup};
 pub use user::User;
 

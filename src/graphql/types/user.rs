@@ -2,7 +2,10 @@
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
-use crate::{entity::user, graphql::context::ContextExt};
+use crate::{
+    entity::user,
+    graphql::{context::ContextExt, loaders::OnlineOf},
+};
 
 /// A `User` as shown to the caller.
 pub struct User {
@@ -77,6 +80,17 @@ impl User {
     /// Staff can read every chat.
     async fn is_staff(&self) -> bool {
         self.model.is_staff
+    }
+
+    /// Whether they have a live connection right now (on any instance).
+    async fn is_online(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let online = ctx.loader().load_one(OnlineOf(self.model.id)).await?;
+        Ok(online.unwrap_or(false))
+    }
+
+    /// When their last connection closed (or they last called `touchLastSeen`).
+    async fn last_seen(&self) -> Option<DateTime<Utc>> {
+        self.model.last_seen_at
     }
 
     /// When the account was created.

@@ -1,0 +1,301 @@
+//! What subscribers receive: one union, `ChatEvent`, for `chatEvents` and `myEvents`. Events carry
+//! ids (or the message itself); users and chats are loaded when the event is delivered.
+use async_graphql::{Context, ID, Object, SimpleObject, Union};
+use uuid::Uuid;
+
+use super::{Chat, Message, User, chat::load_chat, cursor};
+use crate::{
+    entity::chat_member::MemberRole,
+    error::AppError,
+    events::Event,
+    graphql::{context::ContextExt, loaders::UserId},
+};
+
+/// Something that happened in a chat, or to me.
+#[derive(Union)]
+pub enum ChatEvent {
+    MessageCreated(MessageCreated),
+    MessageEdited(MessageEdited),
+    MessageDeleted(MessageDeleted),
+    ReactionChanged(ReactionChanged),
+    ReadStatusChanged(ReadStatusChanged),
+    TypingChanged(TypingChanged),
+    MemberJoined(MemberJoined),
+    MemberLeft(MemberLeft),
+    MemberRoleChanged(MemberRoleChanged),
+    ChatUpdated(ChatUpdated),
+    AddedToChat(AddedToChat),
+    RemovedFromChat(RemovedFromChat),
+    ResyncRequired(ResyncRequired),
+}
+
+impl ChatEvent {
+    /// The GraphQL form of a bus event (presence has its own subscription).
+    pub fn from_event(event: &Event) -> Option<Self> {
+        Some(match event.clone() {
+            Event::MessageCreated { message } => Self::MessageCreated(MessageCreated {
+                message: Message(message),
+            }),
+            Event::MessageEdited { message } => Self::MessageEdited(MessageEdited {
+                message: Message(message),
+            }),
+            Event::MessageDeleted {
+                chat_id,
+                message_id,
+            } => Self::MessageDeleted(MessageDeleted {
+                chat_id: ID(chat_id.to_string()),
+                message_id: ID(message_id.to_string()),
+            }),
+            Event::ReactionChanged { message } => Self::ReactionChanged(ReactionChanged {
+                message: Message(message),
+            }),
+            Event::ReadStatusChanged {
+                chat_id,
+                user_id,
+                last_read_seq,
+            } => Self::ReadStatusChanged(ReadStatusChanged {
+                chat_id,
+                user_id,
+                last_read_seq,
+            }),
+            Event::TypingChanged {
+                chat_id,
+                user_id,
+                is_typing,
+            } => Self::TypingChanged(TypingChanged {
+                chat_id,
+                user_id,
+                is_typing,
+            }),
+            Event::MemberJoined { chat_id, user_id } => {
+                Self::MemberJoined(MemberJoined { chat_id, user_id })
+            }
+            Event::MemberLeft { chat_id, user_id } => {
+                Self::MemberLeft(MemberLeft { chat_id, user_id })
+            }
+            Event::MemberRoleChanged {
+                chat_id,
+                user_id,
+                role,
+            } => Self::MemberRoleChanged(MemberRoleChanged {
+                chat_id,
+                user_id,
+                role,
+            }),
+            Event::ChatUpdated { chat_id } => Self::ChatUpdated(ChatUpdated { chat_id }),
+            Event::AddedToChat { chat_id, .. } => Self::AddedToChat(AddedToChat { chat_id }),
+            Event::RemovedFromChat { chat_id, .. } => Self::RemovedFromChat(RemovedFromChat {
+                chat_id: ID(chat_id.to_string()),
+            }),
+            Event::PresenceChanged { .. } => return None,
+        })
+    }
+
+    /// The notice sent to a subscriber that fell behind.
+    pub fn resync(missed: u64) -> Self {
+        Self::ResyncRequired(ResyncRequired {
+            missed,
+            reason: "this subscription fell behind and events were dropped; re-fetch with messages(after: <last cursor>)".into(),
+        })
+    }
+}
+
+async fn load_user(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<User> {
+    ctx.loader()
+        .load_one(UserId(id))
+        .await?
+        .map(User::new)
+        .ok_or_else(|| AppError::NotFound("user not found".into()).into())
+}
+
+/// A new message.
+#[derive(SimpleObject)]
+pub struct MessageCreated {
+    /// The message.
+    pub message: Message,
+}
+
+/// A message's text changed.
+#[derive(SimpleObject)]
+pub struct MessageEdited {
+    /// The message as it is now.
+    pub message: Message,
+}
+
+/// A message was deleted.
+#[derive(SimpleObject)]
+pub struct MessageDeleted {
+    /// The chat.
+    pub chat_id: ID,
+    /// The deleted message.
+    pub message_id: ID,
+}
+
+/// Someone added or removed a reaction.
+#[derive(SimpleObject)]
+pub struct ReactionChanged {
+    /// The message with its reactions as they are now.
+    pub message: Message,
+}
+
+/// A member's read marker moved.
+pub struct ReadStatusChanged {
+    chat_id: Uuid,
+    user_id: Uuid,
+    last_read_seq: i64,
+}
+
+/// A member read messages up to a point.
+#[Object]
+impl ReadStatusChanged {
+    /// The chat.
+    async fn chat_id(&self) -> ID {
+        ID(self.chat_id.to_string())
+    }
+
+    /// Who read.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        load_user(ctx, self.user_id).await
+    }
+
+    /// Cursor of the newest message they have read; everything up to it is read by them.
+    async fn last_read_cursor(&self) -> String {
+        cursor::message(self.last_read_seq)
+    }
+}
+
+/// Someone started or stopped typing.
+pub struct TypingChanged {
+    chat_id: Uuid,
+    user_id: Uuid,
+    is_typing: bool,
+}
+
+/// Someone started or stopped typing (it stops by itself about 6 s after the last refresh).
+#[Object]
+impl TypingChanged {
+    /// The chat.
+    async fn chat_id(&self) -> ID {
+        ID(self.chat_id.to_string())
+    }
+
+    /// Who.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        load_user(ctx, self.user_id).await
+    }
+
+    /// Whether they are typing now.
+    async fn is_typing(&self) -> bool {
+        self.is_typing
+    }
+}
+
+/// Someone joined.
+pub struct MemberJoined {
+    chat_id: Uuid,
+    user_id: Uuid,
+}
+
+/// Someone joined the chat (or was added).
+#[Object]
+impl MemberJoined {
+    /// The chat.
+    async fn chat_id(&self) -> ID {
+        ID(self.chat_id.to_string())
+    }
+
+    /// Who joined.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        load_user(ctx, self.user_id).await
+    }
+}
+
+/// Someone left.
+pub struct MemberLeft {
+    chat_id: Uuid,
+    user_id: Uuid,
+}
+
+/// Someone left the chat (or was removed). When it is you, the subscription ends after this.
+#[Object]
+impl MemberLeft {
+    /// The chat.
+    async fn chat_id(&self) -> ID {
+        ID(self.chat_id.to_string())
+    }
+
+    /// Who left.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        load_user(ctx, self.user_id).await
+    }
+}
+
+/// A member's role changed.
+pub struct MemberRoleChanged {
+    chat_id: Uuid,
+    user_id: Uuid,
+    role: MemberRole,
+}
+
+/// A member became admin, member again, or owner.
+#[Object]
+impl MemberRoleChanged {
+    /// The chat.
+    async fn chat_id(&self) -> ID {
+        ID(self.chat_id.to_string())
+    }
+
+    /// Whose role changed.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        load_user(ctx, self.user_id).await
+    }
+
+    /// The new role.
+    async fn role(&self) -> MemberRole {
+        self.role
+    }
+}
+
+/// A chat's settings changed.
+pub struct ChatUpdated {
+    chat_id: Uuid,
+}
+
+/// A chat's name, description or image changed.
+#[Object]
+impl ChatUpdated {
+    /// The chat as it is now.
+    async fn chat(&self, ctx: &Context<'_>) -> async_graphql::Result<Chat> {
+        load_chat(ctx, self.chat_id).await
+    }
+}
+
+/// I was added to a chat.
+pub struct AddedToChat {
+    chat_id: Uuid,
+}
+
+/// I was added to a chat (or created or joined one): add it to the chat list.
+#[Object]
+impl AddedToChat {
+    /// The chat.
+    async fn chat(&self, ctx: &Context<'_>) -> async_graphql::Result<Chat> {
+        load_chat(ctx, self.chat_id).await
+    }
+}
+
+/// I am no longer in a chat (left or removed): drop it from the chat list.
+#[derive(SimpleObject)]
+pub struct RemovedFromChat {
+    /// The chat.
+    pub chat_id: ID,
+}
+
+/// The subscription fell behind and some events were dropped: re-fetch what you show.
+#[derive(SimpleObject)]
+pub struct ResyncRequired {
+    /// How many events were dropped.
+    pub missed: u64,
+    /// What to do about it.
+    pub reason: String,
+}
