@@ -160,7 +160,8 @@ async fn remote_claims(app: &AppState, user: Uuid) -> bool {
 }
 
 /// A socket of `user` closed. On their last socket anywhere, stores `lastSeen` and announces
-/// them offline.
+/// them offline. `lastSeen` is written before the user stops counting as online, so whoever
+/// sees them offline also sees when they were last there.
 pub async fn disconnect(app: &AppState, user: Uuid) {
     let last_here = {
         let mut sockets = app.presence.sockets();
@@ -169,18 +170,11 @@ pub async fn disconnect(app: &AppState, user: Uuid) {
                 *count -= 1;
                 false
             }
-            Some(_) => {
-                sockets.remove(&user);
-                true
-            }
+            Some(_) => true,
             None => false,
         }
     };
     if !last_here {
-        return;
-    }
-    app.presence.release(user).await;
-    if remote_claims(app, user).await {
         return;
     }
     let now = Utc::now();
@@ -191,6 +185,23 @@ pub async fn disconnect(app: &AppState, user: Uuid) {
         .await;
     if let Err(err) = stored {
         tracing::warn!(error = %err, "could not store lastSeen");
+    }
+    {
+        // A socket that opened meanwhile keeps the user online here.
+        let mut sockets = app.presence.sockets();
+        match sockets.get_mut(&user) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                return;
+            }
+            _ => {
+                sockets.remove(&user);
+            }
+        }
+    }
+    app.presence.release(user).await;
+    if remote_claims(app, user).await {
+        return;
     }
     let event = Event::PresenceChanged {
         user_id: user,

@@ -2,7 +2,7 @@
 //! instance delivers to its own subscribers directly through the in-process `Hub`; with Redis
 //! configured it also publishes to Redis, and events from other instances arrive through it.
 //! Domain code publishes only after its transaction has committed.
-mod hub;
+pub mod hub;
 mod redis_link;
 
 use std::sync::Arc;

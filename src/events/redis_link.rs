@@ -148,7 +148,9 @@ async fn listen_loop(
                     }
                     connected_before = true;
                     backoff = Duration::from_millis(200);
-                    let mut health = tokio::time::interval(Duration::from_secs(5));
+                    let every = Duration::from_secs(5);
+                    let mut health =
+                        tokio::time::interval_at(tokio::time::Instant::now() + every, every);
                     loop {
                         tokio::select! {
                             request = requests.recv() => match request {
@@ -164,7 +166,8 @@ async fn listen_loop(
                                 None => break,
                             },
                             _ = health.tick() => {
-                                let pong: redis::RedisResult<String> = sink.ping().await;
+                                // In subscribed mode PING answers with an array, so take any value.
+                                let pong: redis::RedisResult<redis::Value> = sink.ping().await;
                                 if pong.is_err() {
                                     break;
                                 }

@@ -8,7 +8,7 @@ use async_graphql::{
     futures_util::{Stream, StreamExt, stream},
 };
 use chrono::{DateTime, Utc};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_stream::{
     StreamMap, wrappers::BroadcastStream, wrappers::errors::BroadcastStreamRecvError,
 };
@@ -57,29 +57,7 @@ impl LiveSubscription {
         };
         chat_access(&app, &viewer, chat_id, need).await?;
         let receiver = app.bus.subscribe(Topic::Chat(chat_id));
-        let me = viewer.user_id;
-        Ok(stream::unfold(
-            (receiver, false),
-            move |(mut receiver, done)| async move {
-                if done {
-                    return None;
-                }
-                loop {
-                    match receiver.recv().await {
-                        Ok(event) => {
-                            let leaving = matches!(*event, Event::MemberLeft { user_id, .. } if user_id == me);
-                            if let Some(out) = ChatEvent::from_event(&event) {
-                                return Some((out, (receiver, leaving)));
-                            }
-                        }
-                        Err(RecvError::Lagged(missed)) => {
-                            return Some((ChatEvent::resync(missed), (receiver, false)));
-                        }
-                        Err(RecvError::Closed) => return None,
-                    }
-                }
-            },
-        ))
+        Ok(chat_stream(receiver, viewer.user_id))
     }
 
     /// Everything relevant to me across all my chats: their events, plus being added to or
@@ -183,6 +161,34 @@ impl LiveSubscription {
     }
 }
 
+/// One chat's events for subscriber `me`: a `ResyncRequired` where the subscriber fell behind,
+/// and the end right after `me` leaves the chat.
+fn chat_stream(
+    receiver: broadcast::Receiver<Arc<Event>>,
+    me: Uuid,
+) -> impl Stream<Item = ChatEvent> {
+    stream::unfold((receiver, false), move |(mut receiver, done)| async move {
+        if done {
+            return None;
+        }
+        loop {
+            match receiver.recv().await {
+                Ok(event) => {
+                    let leaving =
+                        matches!(*event, Event::MemberLeft { user_id, .. } if user_id == me);
+                    if let Some(out) = ChatEvent::from_event(&event) {
+                        return Some((out, (receiver, leaving)));
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    return Some((ChatEvent::resync(missed), (receiver, false)));
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
 /// Follows chats I join and drops chats I leave, inside `myEvents`.
 fn follow(
     topics: &mut StreamMap<Topic, BroadcastStream<Arc<Event>>>,
@@ -269,5 +275,76 @@ impl LiveMutation {
     /// Records that I was active just now; returns the stored `lastSeen`.
     async fn touch_last_seen(&self, ctx: &Context<'_>) -> async_graphql::Result<DateTime<Utc>> {
         Ok(presence::touch_last_seen(ctx.app(), ctx.viewer()?).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Bus, hub::CAPACITY};
+
+    fn deleted(chat_id: Uuid) -> Event {
+        Event::MessageDeleted {
+            chat_id,
+            message_id: Uuid::new_v4(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_told_to_resync() {
+        let bus = Bus::local();
+        let (chat, me) = (Uuid::new_v4(), Uuid::new_v4());
+        let events = chat_stream(bus.subscribe(Topic::Chat(chat)), me);
+        let overflow = 10;
+        for _ in 0..CAPACITY + overflow {
+            bus.publish(Topic::Chat(chat), deleted(chat)).await;
+        }
+        let mut events = Box::pin(events);
+        match events.next().await {
+            Some(ChatEvent::ResyncRequired(notice)) => assert_eq!(notice.missed, overflow as u64),
+            _ => panic!("expected ResyncRequired first"),
+        }
+        // Then the events still buffered follow, none silently skipped after the notice.
+        let mut rest = 0;
+        while let Ok(Some(event)) =
+            tokio::time::timeout(std::time::Duration::from_millis(50), events.next()).await
+        {
+            assert!(matches!(event, ChatEvent::MessageDeleted(_)));
+            rest += 1;
+        }
+        assert_eq!(rest, CAPACITY);
+    }
+
+    #[tokio::test]
+    async fn the_stream_ends_after_the_subscriber_leaves() {
+        let bus = Bus::local();
+        let (chat, me, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut events = Box::pin(chat_stream(bus.subscribe(Topic::Chat(chat)), me));
+        bus.publish(
+            Topic::Chat(chat),
+            Event::MemberLeft {
+                chat_id: chat,
+                user_id: other,
+            },
+        )
+        .await;
+        bus.publish(
+            Topic::Chat(chat),
+            Event::MemberLeft {
+                chat_id: chat,
+                user_id: me,
+            },
+        )
+        .await;
+        bus.publish(Topic::Chat(chat), deleted(chat)).await;
+        assert!(matches!(
+            events.next().await,
+            Some(ChatEvent::MemberLeft(_))
+        ));
+        assert!(matches!(
+            events.next().await,
+            Some(ChatEvent::MemberLeft(_))
+        ));
+        assert!(events.next().await.is_none(), "nothing after leaving");
     }
 }
