@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use chrono::Utc;
+use chrono::{DateTime, SubsecRound, Utc};
 use redis::AsyncCommands;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use uuid::Uuid;
@@ -177,7 +177,7 @@ pub async fn disconnect(app: &AppState, user: Uuid) {
     if !last_here {
         return;
     }
-    let now = Utc::now();
+    let now = stored_now();
     let stored = user::Entity::update_many()
         .col_expr(user::Column::LastSeenAt, Expr::value(now))
         .filter(user::Column::Id.eq(user))
@@ -211,6 +211,12 @@ pub async fn disconnect(app: &AppState, user: Uuid) {
     app.bus.publish(Topic::Presence(user), event).await;
 }
 
+/// Now, at the precision the database keeps (microseconds), so what is returned or announced
+/// equals what is read back later.
+fn stored_now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
 /// Renews this instance's claims (run every `HEARTBEAT`).
 pub async fn heartbeat(app: &AppState) {
     let users: Vec<Uuid> = app.presence.sockets().keys().copied().collect();
@@ -220,8 +226,8 @@ pub async fn heartbeat(app: &AppState) {
 }
 
 /// Records that the caller was active just now; returns the stored time.
-pub async fn touch_last_seen(app: &AppState, viewer: &Viewer) -> AppResult<chrono::DateTime<Utc>> {
-    let now = Utc::now();
+pub async fn touch_last_seen(app: &AppState, viewer: &Viewer) -> AppResult<DateTime<Utc>> {
+    let now = stored_now();
     let model = user::ActiveModel {
         id: Set(viewer.user_id),
         last_seen_at: Set(Some(now)),

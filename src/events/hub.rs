@@ -34,10 +34,10 @@ impl Hub {
     /// Sends to the topic's local subscribers, if any; drops senders nobody listens to.
     pub fn deliver(&self, topic: Topic, event: Arc<Event>) {
         let mut topics = self.topics();
-        if let Some(sender) = topics.get(&topic) {
-            if sender.send(event).is_err() {
-                topics.remove(&topic);
-            }
+        if let Some(sender) = topics.get(&topic)
+            && sender.send(event).is_err()
+        {
+            topics.remove(&topic);
         }
     }
 

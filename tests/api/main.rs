@@ -4,10 +4,13 @@
 mod accounts;
 mod authz;
 mod chats;
+mod cluster;
 mod fixtures;
 mod groups;
 mod helpers;
 mod http;
+mod live;
+mod live_presence;
 mod message_actions;
 mod messages;
 mod n_plus_one;

@@ -1,0 +1,303 @@
+//! Two instances sharing one PostgreSQL database and one Redis: a subscriber on instance A
+//! receives what is sent through instance B, presence is shared, and a Redis restart neither
+//! crashes an instance nor stops delivery for good. These need real services, so they run when
+//! TEST_DATABASE_URL and TEST_REDIS_URL are set (as `.ci/run` does) and say so when they are not.
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+
+use crate::fixtures::{create_group, send};
+use crate::helpers::{PASSWORD, TestApp, WsClient, WsEvent, spawn_with_config, test_config};
+
+fn services() -> Option<String> {
+    match (
+        std::env::var("TEST_DATABASE_URL"),
+        std::env::var("TEST_REDIS_URL"),
+    ) {
+        (Ok(_), Ok(redis)) => Some(redis),
+        _ => {
+            eprintln!("cluster tests need TEST_DATABASE_URL and TEST_REDIS_URL; not run");
+            None
+        }
+    }
+}
+
+/// Two instances on one fresh database, one Redis (at `redis_url`), one channel prefix.
+async fn spawn_pair(redis_url: &str) -> (TestApp, TestApp, Vec<tempfile::TempDir>) {
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut config_a = test_config(dir_a.path()).await;
+    config_a.redis_url = Some(redis_url.to_string());
+    let mut config_b = config_a.clone();
+    config_b.data_dir = dir_b.path().to_path_buf();
+    let a = spawn_with_config(config_a).await;
+    let b = spawn_with_config(config_b).await;
+    (a, b, vec![dir_a, dir_b])
+}
+
+/// Waits until some instance subscribed to the chat's Redis channel.
+async fn wait_for_channel(redis_url: &str, app: &TestApp, chat_id: &str) {
+    let channel = format!("{}chat:{chat_id}", app.state.config.redis_prefix);
+    let client = redis::Client::open(redis_url).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+            let counts: redis::RedisResult<(String, i64)> = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(&channel)
+                .query_async(&mut conn)
+                .await;
+            if counts.is_ok_and(|(_, n)| n > 0) {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no instance subscribed to {channel}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn subscribe_chat(app: &TestApp, token: &str, chat_id: &str) -> WsClient {
+    let mut ws = app.ws("/graphql/ws", "graphql-transport-ws").await;
+    ws.init(json!({ "Authorization": format!("Bearer {token}") }))
+        .await;
+    let query = "subscription($c: ID!) { chatEvents(chatId: $c) { __typename ... on MessageCreated { message { content } } } }";
+    ws.send(json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "c": chat_id } } })).await;
+    ws.send(json!({ "type": "ping" })).await;
+    assert_eq!(ws.next_json().await["type"], "pong");
+    ws
+}
+
+/// The content of the next MessageCreated on the socket, skipping other events.
+async fn next_message(ws: &mut WsClient) -> String {
+    loop {
+        let message = ws.next_json().await;
+        assert_eq!(message["type"], "next", "{message}");
+        let event = &message["payload"]["data"]["chatEvents"];
+        if event["__typename"] == "MessageCreated" {
+            return event["message"]["content"].as_str().unwrap().to_string();
+        }
+    }
+}
+
+async fn token_on(app: &TestApp, username: &str) -> String {
+    let response: Value = app.login(username, PASSWORD).await;
+    response["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_subscriber_on_one_instance_receives_what_another_instance_sends() {
+    let Some(redis_url) = services() else { return };
+    let (a, b, _dirs) = spawn_pair(&redis_url).await;
+    let alice = a.register("alice").await;
+    let bob = a.register("bob").await;
+    let chat = create_group(&a, &alice.token, "across", &["bob"]).await;
+    let alice_on_b = token_on(&b, "alice").await;
+
+    let mut ws = subscribe_chat(&a, &bob.token, &chat).await;
+    wait_for_channel(&redis_url, &a, &chat).await;
+
+    let mut latencies = Vec::new();
+    for i in 0..5 {
+        let started = Instant::now();
+        send(&b, &alice_on_b, &chat, &format!("hello {i}")).await;
+        assert_eq!(
+            next_message(&mut ws).await,
+            format!("hello {i}"),
+            "in order, exactly once"
+        );
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    eprintln!(
+        "cross-instance delivery (send request start → event received): median {:?}, max {:?}",
+        latencies[2], latencies[4]
+    );
+}
+
+#[tokio::test]
+async fn presence_is_shared_between_instances() {
+    let Some(redis_url) = services() else { return };
+    let (a, b, _dirs) = spawn_pair(&redis_url).await;
+    let alice = a.register("alice").await;
+    let bob_on_b = b.register("bob").await;
+    let query = "query($id: ID!) { user(id: $id) { isOnline lastSeen } }";
+    let vars = json!({ "id": alice.id });
+
+    let before = b.gql_ok(Some(&bob_on_b.token), query, vars.clone()).await;
+    assert_eq!(before["user"]["isOnline"], false);
+
+    let mut ws = a.ws("/graphql/ws", "graphql-transport-ws").await;
+    let ack = ws
+        .init(json!({ "Authorization": format!("Bearer {}", alice.token) }))
+        .await;
+    assert!(matches!(ack, WsEvent::Json(ref v) if v["type"] == "connection_ack"));
+    let online = b.gql_ok(Some(&bob_on_b.token), query, vars.clone()).await;
+    assert_eq!(
+        online["user"]["isOnline"], true,
+        "B sees a socket held by A"
+    );
+
+    ws.stream.close(None).await.ok();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let after = b.gql_ok(Some(&bob_on_b.token), query, vars.clone()).await;
+        if after["user"]["isOnline"] == false {
+            assert!(
+                after["user"]["lastSeen"].is_string(),
+                "lastSeen stored: {after}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still online after the socket closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A private redis-server on a free port, so restarting it disturbs no other test.
+struct PrivateRedis {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl PrivateRedis {
+    fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        Self { port, child }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn wait_ready(&self) {
+        let client = redis::Client::open(self.url()).unwrap();
+        for _ in 0..100 {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                let pong: redis::RedisResult<String> = conn.ping().await;
+                if pong.is_ok() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("private redis-server did not start");
+    }
+
+    fn stop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn a_redis_restart_neither_crashes_instances_nor_stops_delivery() {
+    if services().is_none() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut redis = PrivateRedis::start(port);
+    redis.wait_ready().await;
+    let (a, b, _dirs) = spawn_pair(&redis.url()).await;
+    let alice = a.register("alice").await;
+    let bob = a.register("bob").await;
+    let chat = create_group(&a, &alice.token, "restart", &["bob"]).await;
+    let alice_on_b = token_on(&b, "alice").await;
+    let mut ws = subscribe_chat(&a, &bob.token, &chat).await;
+    wait_for_channel(&redis.url(), &a, &chat).await;
+    send(&b, &alice_on_b, &chat, "before").await;
+    assert_eq!(next_message(&mut ws).await, "before");
+
+    redis.stop();
+    // Both instances keep serving: the message is stored even though it cannot be fanned out.
+    send(&b, &alice_on_b, &chat, "during").await;
+    for app in [&a, &b] {
+        let health = app
+            .client
+            .get(format!("{}/healthz", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), 200);
+    }
+
+    let redis = PrivateRedis::start(port);
+    redis.wait_ready().await;
+    wait_for_channel(&redis.url(), &a, &chat).await;
+    // Delivery resumes by itself (the publisher may need one failed attempt to reconnect).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let text = format!("after {attempt}");
+        send(&b, &alice_on_b, &chat, &text).await;
+        let got = tokio::time::timeout(Duration::from_secs(1), async {
+            loop {
+                match ws.next().await {
+                    WsEvent::Json(m)
+                        if m["payload"]["data"]["chatEvents"]["message"]["content"]
+                            == text.as_str() =>
+                    {
+                        return true;
+                    }
+                    WsEvent::Json(_) => continue,
+                    WsEvent::Closed(..) => return false,
+                }
+            }
+        })
+        .await;
+        if got == Ok(true) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "delivery did not resume after Redis came back"
+        );
+    }
+    // What the subscriber missed during the outage is there to catch up on.
+    let history = a
+        .gql_ok(
+            Some(&bob.token),
+            "query($c: ID!) { messages(chatId: $c, first: 100) { nodes { content } } }",
+            json!({ "c": chat }),
+        )
+        .await;
+    let contents: Vec<&str> = history["messages"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(&contents[..2], ["before", "during"]);
+}
