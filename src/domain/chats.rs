@@ -365,8 +365,17 @@ pub async fn list(
     first: u64,
     after: Option<ChatCursor>,
 ) -> AppResult<ChatPage> {
+    page_by_activity(app, list_query(viewer, archived, all)?, first, after).await
+}
+
+/// A page of `query`'s chats, newest activity first, after `after`.
+pub async fn page_by_activity(
+    app: &AppState,
+    mut query: sea_orm::Select<chat::Entity>,
+    first: u64,
+    after: Option<ChatCursor>,
+) -> AppResult<ChatPage> {
     check_page_size(first)?;
-    let mut query = list_query(viewer, archived, all)?;
     if let Some((at, id)) = after {
         query = query.filter(
             Condition::any()

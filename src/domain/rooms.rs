@@ -2,7 +2,7 @@
 //! private rooms only to users an admin invited (to everyone else they do not exist).
 use chrono::Utc;
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter,
     sea_query::{Expr, ExprTrait, Func, LikeExpr, Query},
 };
 use uuid::Uuid;
@@ -125,31 +125,8 @@ pub async fn list(
     first: u64,
     after: Option<ChatCursor>,
 ) -> AppResult<ChatPage> {
-    chats::check_page_size(first)?;
-    let mut query = chat::Entity::find().filter(visible_rooms(viewer, search)?);
-    if let Some((at, id)) = after {
-        query = query.filter(
-            Condition::any()
-                .add(chat::Column::LastActivityAt.lt(at))
-                .add(
-                    Condition::all()
-                        .add(chat::Column::LastActivityAt.eq(at))
-                        .add(chat::Column::Id.lt(id)),
-                ),
-        );
-    }
-    let mut rooms = query
-        .order_by_desc(chat::Column::LastActivityAt)
-        .order_by_desc(chat::Column::Id)
-        .limit(first + 1)
-        .all(&app.db)
-        .await?;
-    let has_next = rooms.len() as u64 > first;
-    rooms.truncate(first as usize);
-    Ok(ChatPage {
-        chats: rooms,
-        has_next,
-    })
+    let query = chat::Entity::find().filter(visible_rooms(viewer, search)?);
+    chats::page_by_activity(app, query, first, after).await
 }
 
 /// How many rooms `list` would return in all.
