@@ -18,6 +18,7 @@ use crate::{
     domain::{presence, typing},
     events::Bus,
     graphql, http,
+    storage::Storage,
 };
 
 /// Everything a request may need; cheap to clone (all handles).
@@ -39,6 +40,10 @@ pub struct AppState {
     pub presence: Arc<presence::Registry>,
     /// Who is typing where.
     pub typing: Arc<typing::Tracker>,
+    /// Uploaded files.
+    pub storage: Storage,
+    /// Key for signed download links (derived from the JWT secret, never the secret itself).
+    pub link_secret: Arc<[u8]>,
 }
 
 impl AppState {
@@ -60,6 +65,13 @@ impl AppState {
             .await
             .map_err(|e| anyhow::anyhow!(e.message().to_string()))?
             .into();
+        let storage = Storage::local(&config.data_dir)?;
+        let link_secret: Arc<[u8]> = {
+            use sha2::Digest;
+            sha2::Sha256::digest(format!("goftgu download links\n{secret}"))
+                .to_vec()
+                .into()
+        };
         let bus = match &config.redis_url {
             Some(url) => Bus::with_redis(url, config.redis_prefix.clone()).await?,
             None => Bus::local(),
@@ -76,6 +88,8 @@ impl AppState {
             presence: Arc::new(presence::Registry::new(bus.redis().cloned())),
             typing: Arc::default(),
             bus,
+            storage,
+            link_secret,
         };
         state.start_background_tasks();
         Ok(state)

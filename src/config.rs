@@ -52,6 +52,18 @@ pub struct Config {
     #[arg(long, env = "GOFTGU_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Largest accepted upload (images, video, files), in bytes.
+    #[arg(long, env = "GOFTGU_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_upload_bytes: usize,
+
+    /// Largest accepted music upload, in bytes.
+    #[arg(long, env = "GOFTGU_MAX_MUSIC_BYTES", default_value_t = 50 * 1024 * 1024)]
+    pub max_music_bytes: usize,
+
+    /// Lifetime of signed download links, in seconds.
+    #[arg(long, env = "GOFTGU_LINK_TTL_SECONDS", default_value_t = 3600)]
+    pub link_ttl_seconds: u64,
+
     /// Deepest allowed GraphQL selection.
     #[arg(long, env = "GOFTGU_MAX_QUERY_DEPTH", default_value_t = 15)]
     pub max_query_depth: usize,
@@ -154,6 +166,9 @@ impl fmt::Debug for Config {
             )
             .field("token_ttl_seconds", &self.token_ttl_seconds)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("max_music_bytes", &self.max_music_bytes)
+            .field("link_ttl_seconds", &self.link_ttl_seconds)
             .field("max_query_depth", &self.max_query_depth)
             .field("max_query_complexity", &self.max_query_complexity)
             .field("max_message_length", &self.max_message_length)

@@ -21,6 +21,8 @@ pub mod events;
 pub mod graphql;
 /// HTTP routes: GraphQL, WebSocket, health, playground.
 pub mod http;
+/// Where uploaded bytes live.
+pub mod storage;
 /// Logging set-up.
 pub mod telemetry;
 

@@ -5,6 +5,7 @@ mod m20261122_000001_create_user;
 mod m20261122_000002_create_session;
 mod m20261122_000003_create_chat;
 mod m20261122_000004_create_message;
+mod m20261122_000005_create_file;
 
 /// Every migration of the goftgu database, oldest first.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_create_session::Migration),
             Box::new(m20261122_000003_create_chat::Migration),
             Box::new(m20261122_000004_create_message::Migration),
+            Box::new(m20261122_000005_create_file::Migration),
         ]
     }
 }

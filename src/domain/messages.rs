@@ -17,6 +17,7 @@ use crate::{
     app::AppState,
     entity::{
         chat, chat_member,
+        file::{self, Purpose},
         message::{self, MessageKind},
     },
     error::{AppError, AppResult},
@@ -38,7 +39,12 @@ pub struct Outgoing {
     pub recipient_id: Option<Uuid>,
     pub content: String,
     pub reply_to_id: Option<Uuid>,
+    /// Files uploaded by the sender and not attached anywhere yet.
+    pub attachment_ids: Vec<Uuid>,
 }
+
+/// Most attachments on one message.
+pub const ATTACHMENTS_MAX: usize = 10;
 
 /// How a page of history is chosen.
 #[derive(Clone, Copy, Debug)]
@@ -146,7 +152,12 @@ pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult
             ));
         }
     };
-    let content = checked_content(app, &input.content)?;
+    let attachments = pending_attachments(app, viewer, &input.attachment_ids).await?;
+    let content = if attachments.is_empty() || !input.content.trim().is_empty() {
+        Some(checked_content(app, &input.content)?)
+    } else {
+        None
+    };
     chat_access(app, viewer, chat_id, Need::Post).await?;
     if let Some(reply_to) = input.reply_to_id {
         let target = message::Entity::find_by_id(reply_to).one(&app.db).await?;
@@ -160,14 +171,30 @@ pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult
     let draft = Draft {
         chat_id,
         sender_id: Some(viewer.user_id),
-        kind: MessageKind::Text,
-        content: Some(content),
+        kind: attachments
+            .first()
+            .map_or(MessageKind::Text, |f| kind_of(&f.content_type)),
+        content,
         reply_to_id: input.reply_to_id,
         forwarded_from_message_id: None,
         forwarded_from_sender_id: None,
     };
-    let message =
-        in_transaction(app, |txn| Box::pin(async move { insert(txn, draft).await })).await?;
+    let file_ids: Vec<Uuid> = attachments.iter().map(|f| f.id).collect();
+    let message = in_transaction(app, |txn| {
+        Box::pin(async move {
+            let message = insert(txn, draft).await?;
+            if !file_ids.is_empty() {
+                file::Entity::update_many()
+                    .col_expr(file::Column::MessageId, Expr::value(message.id))
+                    .col_expr(file::Column::ChatId, Expr::value(message.chat_id))
+                    .filter(file::Column::Id.is_in(file_ids))
+                    .exec(txn)
+                    .await?;
+            }
+            Ok(message)
+        })
+    })
+    .await?;
     let event = Event::MessageCreated {
         message: message.clone(),
     };
@@ -456,6 +483,57 @@ fn search_query(viewer: &Viewer, text: &str) -> sea_orm::Select<message::Entity>
             Expr::expr(Func::lower(Expr::col(message::Column::Content)))
                 .like(LikeExpr::new(pattern).escape('\\')),
         )
+}
+
+/// The message kind a file makes: images → IMAGE, audio → AUDIO, anything else → FILE.
+pub fn kind_of(content_type: &str) -> MessageKind {
+    if content_type.starts_with("image/") {
+        MessageKind::Image
+    } else if content_type.starts_with("audio/") {
+        MessageKind::Audio
+    } else {
+        MessageKind::File
+    }
+}
+
+/// The caller's uploads that are waiting to be attached, in the order given.
+async fn pending_attachments(
+    app: &AppState,
+    viewer: &Viewer,
+    ids: &[Uuid],
+) -> AppResult<Vec<file::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    if ids.len() > ATTACHMENTS_MAX {
+        return Err(AppError::bad_input(
+            "attachmentIds",
+            format!("at most {ATTACHMENTS_MAX} attachments"),
+        ));
+    }
+    let found = file::Entity::find()
+        .filter(file::Column::Id.is_in(ids.to_vec()))
+        .all(&app.db)
+        .await?;
+    ids.iter()
+        .map(|id| {
+            found
+                .iter()
+                .find(|f| f.id == *id)
+                .filter(|f| {
+                    f.uploader_id == Some(viewer.user_id)
+                        && f.purpose == Purpose::Attachment
+                        && f.message_id.is_none()
+                })
+                .cloned()
+                .ok_or_else(|| {
+                    AppError::bad_input(
+                        "attachmentIds",
+                        format!("{id} is not an upload of yours waiting to be attached"),
+                    )
+                })
+        })
+        .collect()
 }
 
 fn checked_content(app: &AppState, content: &str) -> AppResult<String> {

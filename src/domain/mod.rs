@@ -4,7 +4,9 @@
 pub mod access;
 pub mod accounts;
 pub mod chats;
+pub mod files;
 pub mod messages;
+pub mod music;
 pub mod presence;
 pub mod reactions;
 pub mod reads;

@@ -16,6 +16,7 @@ use sea_orm::entity::prelude::*;
     serde::Deserialize,
 )]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(10))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MessageKind {
     /// Plain text.
     #[sea_orm(string_value = "TEXT")]

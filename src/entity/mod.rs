@@ -4,7 +4,9 @@
 pub mod chat;
 pub mod chat_invite;
 pub mod chat_member;
+pub mod file;
 pub mod message;
 pub mod reaction;
 pub mod session;
+pub mod track;
 pub mod user;

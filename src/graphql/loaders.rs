@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     domain::reads,
-    entity::{chat, chat_member, chat_member::MemberRole, message, reaction, user},
+    entity::{chat, chat_member, chat_member::MemberRole, file, message, reaction, user},
     error::AppError,
 };
 
@@ -61,6 +61,8 @@ key!(/// The reactions on a message, oldest first.
     ReactionsOn);
 key!(/// Whether a user is online now.
     OnlineOf);
+key!(/// The files attached to a message, in upload order.
+    AttachmentsOf);
 
 /// One user's membership in one chat.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -280,5 +282,29 @@ impl Loader<OnlineOf> for Db {
     async fn load(&self, keys: &[OnlineOf]) -> Result<HashMap<OnlineOf, bool>, AppError> {
         let online = self.0.presence.online(&ids(keys, |k| k.0)).await;
         Ok(keys.iter().map(|k| (*k, online.contains(&k.0))).collect())
+    }
+}
+
+impl Loader<AttachmentsOf> for Db {
+    type Value = Vec<file::Model>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[AttachmentsOf],
+    ) -> Result<HashMap<AttachmentsOf, Self::Value>, AppError> {
+        let rows = file::Entity::find()
+            .filter(file::Column::MessageId.is_in(ids(keys, |k| k.0)))
+            .order_by_asc(file::Column::Id)
+            .all(&self.0.db)
+            .await?;
+        let mut out: HashMap<AttachmentsOf, Self::Value> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            if let Some(message) = row.message_id {
+                out.entry(AttachmentsOf(message)).or_default().push(row);
+            }
+        }
+        Ok(out)
     }
 }

@@ -27,6 +27,10 @@ pub struct SendMessageInput {
     pub content: String,
     /// A message of the same chat this one replies to.
     pub reply_to_id: Option<ID>,
+    /// Files uploaded by the caller (REST `/api/upload` or `uploadFile`) to attach; with
+    /// attachments `content` may be empty.
+    #[graphql(default)]
+    pub attachment_ids: Vec<ID>,
 }
 
 /// Message queries.
@@ -133,6 +137,11 @@ impl MessageMutation {
                 .as_ref()
                 .map(|id| parse_id("replyToId", id))
                 .transpose()?,
+            attachment_ids: input
+                .attachment_ids
+                .iter()
+                .map(|id| parse_id("attachmentIds", id))
+                .collect::<Result<_, _>>()?,
         };
         Ok(Message(
             messages::send(ctx.app(), ctx.viewer()?, outgoing).await?,

@@ -4,6 +4,7 @@ mod accounts;
 mod chats;
 pub mod context;
 mod errors;
+mod files;
 mod live;
 pub mod loaders;
 mod messages;
@@ -27,6 +28,7 @@ pub struct QueryRoot(
     chats::ChatQuery,
     messages::MessageQuery,
     live::LiveQuery,
+    files::FileQuery,
 );
 
 /// Every mutation, merged from the per-area objects.
@@ -37,6 +39,7 @@ pub struct MutationRoot(
     chats::ChatMutation,
     messages::MessageMutation,
     live::LiveMutation,
+    files::FileMutation,
 );
 
 /// Every subscription, merged from the per-area objects.

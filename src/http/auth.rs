@@ -30,3 +30,38 @@ pub fn bearer_token(value: &str) -> Option<&str> {
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
+
+/// The signed-in caller of a REST request; rejects with 401 `{"detail": …}` otherwise.
+pub struct CurrentUser(pub crate::auth::Viewer);
+
+impl axum::extract::FromRequestParts<super::HttpState> for CurrentUser {
+    type Rejection = crate::error::AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &super::HttpState,
+    ) -> Result<Self, Self::Rejection> {
+        match from_headers(&state.app, &parts.headers).await {
+            AuthState::Authenticated(viewer) => Ok(Self(viewer)),
+            other => Err(other.viewer().map(|_| ()).expect_err("not authenticated")),
+        }
+    }
+}
+
+/// The caller of a REST request, if a valid token was sent (downloads also accept signed links).
+pub struct MaybeUser(pub Option<crate::auth::Viewer>);
+
+impl axum::extract::FromRequestParts<super::HttpState> for MaybeUser {
+    type Rejection = crate::error::AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &super::HttpState,
+    ) -> Result<Self, Self::Rejection> {
+        match from_headers(&state.app, &parts.headers).await {
+            AuthState::Authenticated(viewer) => Ok(Self(Some(viewer))),
+            AuthState::Anonymous => Ok(Self(None)),
+            rejected => Err(rejected.viewer().map(|_| ()).expect_err("rejected")),
+        }
+    }
+}

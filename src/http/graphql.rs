@@ -1,6 +1,6 @@
 //! `POST /graphql` runs operations (JSON, batched JSON); `GET /graphql` serves GraphiQL, or
 //! upgrades to the subscription WebSocket when the client asks for one; `/schema.graphql` is the SDL.
-use async_graphql::http::MultipartOptions;
+use async_graphql::{futures_util::TryStreamExt, http::MultipartOptions};
 use axum::{
     body::Body,
     extract::{FromRequestParts, Request, State, WebSocketUpgrade},
@@ -13,23 +13,45 @@ use crate::error::AppError;
 
 /// Executes a GraphQL request (or batch) as the caller named by the `Authorization` header.
 pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
-    let limit = state.app.config.max_body_bytes;
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(err) => return body_error(err, limit).into_response(),
-    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let request = match async_graphql::http::receive_batch_body(
-        content_type,
-        async_graphql::futures_util::io::Cursor::new(bytes),
-        MultipartOptions::default().max_num_files(0),
-    )
-    .await
-    {
+    let is_multipart = content_type
+        .as_deref()
+        .is_some_and(|t| t.starts_with("multipart/form-data"));
+    let config = &state.app.config;
+    let parsed = if is_multipart {
+        // Uploads stream through (async-graphql spools files to disk); never buffered whole.
+        let largest = config.max_upload_bytes.max(config.max_music_bytes);
+        let options = MultipartOptions::default()
+            .max_file_size(largest)
+            .max_num_files(MAX_UPLOAD_FILES);
+        let limit = largest * MAX_UPLOAD_FILES + config.max_body_bytes;
+        let reader = limited_stream(body, limit).into_async_read();
+        async_graphql::http::receive_batch_body(content_type, reader, options).await
+    } else {
+        let limit = config.max_body_bytes;
+        let bytes = match axum::body::to_bytes(body, limit).await {
+            Ok(bytes) => bytes,
+            Err(err) => return body_error(err, limit).into_response(),
+        };
+        async_graphql::http::receive_batch_body(
+            content_type,
+            async_graphql::futures_util::io::Cursor::new(bytes),
+            MultipartOptions::default().max_num_files(0),
+        )
+        .await
+    };
+    let request = match parsed {
         Ok(request) => request,
+        Err(async_graphql::ParseRequestError::PayloadTooLarge) => {
+            return AppError::PayloadTooLarge("an uploaded file is too large".into())
+                .into_response();
+        }
+        Err(err) if err.to_string().contains(TOO_LARGE) => {
+            return AppError::PayloadTooLarge("request body is too large".into()).into_response();
+        }
         Err(err) => return request_error(&err.to_string()),
     };
     let auth = auth::from_headers(&state.app, &headers).await;
@@ -39,6 +61,28 @@ pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Body
         .execute_batch(request.data(auth).data(loaders))
         .await;
     async_graphql_axum::GraphQLResponse::from(response).into_response()
+}
+
+/// Most files in one GraphQL multipart request.
+const MAX_UPLOAD_FILES: usize = 5;
+const TOO_LARGE: &str = "request body exceeds the limit";
+
+/// The body as a byte stream that fails once more than `limit` bytes arrived.
+fn limited_stream(
+    body: Body,
+    limit: usize,
+) -> impl async_graphql::futures_util::TryStream<Ok = bytes::Bytes, Error = std::io::Error> + Unpin
+{
+    use async_graphql::futures_util::StreamExt;
+    let mut seen = 0usize;
+    body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        seen += chunk.len();
+        if seen > limit {
+            return Err(std::io::Error::other(TOO_LARGE));
+        }
+        Ok(chunk)
+    })
 }
 
 /// GraphiQL for browsers; the subscription socket for WebSocket clients that connect to `/graphql`.

@@ -1,12 +1,19 @@
 //! HTTP transport: the GraphQL endpoint (POST, GraphiQL on GET, WebSocket upgrade), health and
 //! the published schema. Handlers authenticate at the edge and hand over to GraphQL or the domain.
 mod auth;
+mod downloads;
 mod graphql;
 mod health;
 mod playground;
+mod uploads;
 mod ws;
 
-use axum::{Router, response::IntoResponse, routing::get};
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    response::IntoResponse,
+    routing::{get, post},
+};
 use tower_http::{
     cors::{Any, CorsLayer},
     trace::TraceLayer,
@@ -33,10 +40,39 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/schema.graphql", get(graphql::sdl))
         .route("/healthz", get(health::healthz))
+        .route("/files/{id}", get(downloads::file))
+        .route("/music/", get(uploads::music_list))
+        .route(
+            "/music/{id}",
+            get(downloads::music).delete(uploads::music_delete),
+        )
+        .merge(upload_routes())
         .fallback(not_found)
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(HttpState { app, schema })
+}
+
+/// The upload endpoints: no whole-body limit here, each file's limit is enforced as it streams.
+fn upload_routes() -> Router<HttpState> {
+    Router::new()
+        .route("/api/upload", post(uploads::upload))
+        .route("/chat/upload_media/", post(uploads::upload))
+        .route("/api/users/me/profile-image", post(uploads::profile_image))
+        .route(
+            "/api/chats/{chat_id}/messages/file",
+            post(uploads::file_message),
+        )
+        .route(
+            "/api/chats/{chat_id}/group-image",
+            post(uploads::group_image),
+        )
+        .route(
+            "/api/conversations/{conversation_id}/messages/{message_id}/attachments/",
+            post(uploads::message_attachment),
+        )
+        .route("/music/upload", post(uploads::music_upload))
+        .layer(DefaultBodyLimit::disable())
 }
 
 async fn not_found() -> impl IntoResponse {

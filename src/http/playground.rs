@@ -72,6 +72,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "17-live.graphql",
         include_str!("../../playground/17-live.graphql"),
     ),
+    (
+        "18-files.graphql",
+        include_str!("../../playground/18-files.graphql"),
+    ),
 ];
 
 const TEMPLATE: &str = include_str!("../../playground/index.html");

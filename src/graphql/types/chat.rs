@@ -91,9 +91,13 @@ impl Chat {
         self.0.description.as_deref()
     }
 
-    /// URL of the group or room image.
-    async fn image_url(&self) -> Option<&str> {
-        self.0.image_url.as_deref()
+    /// URL of the group or room image (a signed link valid for about an hour).
+    async fn image_url(&self, ctx: &Context<'_>) -> Option<String> {
+        let stored = self.0.image_url.as_deref()?;
+        Some(match crate::domain::files::file_id_of(stored) {
+            Some(id) => crate::domain::files::signed_path(ctx.app(), id),
+            None => stored.to_string(),
+        })
     }
 
     /// Private chats are visible only to their members; direct chats and groups always are.

@@ -3,13 +3,13 @@
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::{Chat, User, chat::load_chat};
+use super::{Attachment, Chat, User, chat::load_chat};
 use crate::{
     domain::reads,
     entity::message::{self, MessageKind},
     graphql::{
         context::ContextExt,
-        loaders::{MembersOf, Membership, MessageId, ReactionsOn, UserId},
+        loaders::{AttachmentsOf, MembersOf, Membership, MessageId, ReactionsOn, UserId},
     },
 };
 
@@ -199,6 +199,19 @@ impl Message {
             }
         }
         Ok(groups)
+    }
+
+    /// Files attached to it (none once it is deleted).
+    async fn attachments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Attachment>> {
+        if self.0.deleted_at.is_some() {
+            return Ok(Vec::new());
+        }
+        let files = ctx
+            .loader()
+            .load_one(AttachmentsOf(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(files.into_iter().map(Attachment).collect())
     }
 
     /// When it was sent.

@@ -3,12 +3,14 @@ pub mod chat;
 mod connection;
 pub mod cursor;
 pub mod event;
+mod file;
 mod message;
 mod user;
 
 pub use chat::{Chat, ChatMember};
 pub use connection::{Counter, Page};
 pub use event::ChatEvent;
+pub use file::{Attachment, Track};
 pub use message::{Message, MessageStatus, ReactionGroup};
 pub use user::User;
 

@@ -1,0 +1,294 @@
+//! The REST upload shim at the documented paths. Each endpoint streams its `file` part into
+//! storage (limits enforced while the bytes arrive), then calls the same domain code as GraphQL.
+use std::collections::HashMap;
+
+use axum::{
+    Json,
+    extract::{Multipart, Path, Query, State, multipart::MultipartRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{HttpState, auth::CurrentUser};
+use crate::{
+    app::AppState,
+    domain::{
+        access::{Need, chat_access},
+        files::{self, Accept, Owner, Received},
+        messages::{self, Outgoing},
+        music,
+    },
+    entity::{file, message, track},
+    error::{AppError, AppResult},
+};
+
+/// Longest text part accepted next to the file (captions, titles, ids).
+const TEXT_PART_MAX: usize = 16 * 1024;
+
+/// The `file` part, received into storage, and the small text parts beside it.
+struct Form {
+    file: Received,
+    text: HashMap<String, String>,
+}
+
+async fn read_form(
+    app: &AppState,
+    multipart: Result<Multipart, MultipartRejection>,
+    limit: usize,
+) -> AppResult<Form> {
+    let mut multipart = multipart.map_err(|e| {
+        AppError::bad_input("file", format!("expected a multipart/form-data body: {e}"))
+    })?;
+    let mut file = None;
+    let mut text = HashMap::new();
+    loop {
+        let field = multipart.next_field().await.map_err(|e| {
+            AppError::bad_input("file", format!("malformed or cut-off multipart body: {e}"))
+        })?;
+        let Some(mut field) = field else { break };
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" && file.is_none() {
+            let file_name = field.file_name().map(str::to_string);
+            file =
+                Some(files::receive(&app.storage, &mut field, limit, file_name.as_deref()).await?);
+        } else {
+            let mut value = Vec::new();
+            while let Some(chunk) = field.next().await {
+                let chunk =
+                    chunk.map_err(|e| AppError::bad_input(&name, format!("cut-off part: {e}")))?;
+                if value.len() + chunk.len() > TEXT_PART_MAX {
+                    return Err(AppError::bad_input(&name, format!("{name} is too long")));
+                }
+                value.extend_from_slice(&chunk);
+            }
+            let value = String::from_utf8(value)
+                .map_err(|_| AppError::bad_input(&name, "not UTF-8 text"))?;
+            text.insert(name, value);
+        }
+    }
+    let file =
+        file.ok_or_else(|| AppError::bad_input("file", "a part named `file` is required"))?;
+    Ok(Form { file, text })
+}
+
+fn parse_uuid(field: &str, value: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(value).map_err(|_| AppError::NotFound(format!("no such {field}")))
+}
+
+/// An attachment as REST clients see it.
+pub fn attachment_json(app: &AppState, file: &file::Model) -> Value {
+    json!({
+        "id": file.id,
+        "url": files::url(app, file),
+        "contentType": file.content_type,
+        "size": file.size,
+        "fileName": file.file_name,
+    })
+}
+
+fn message_json(app: &AppState, message: &message::Model, attachments: &[file::Model]) -> Value {
+    json!({
+        "id": message.id,
+        "chat_id": message.chat_id,
+        "sender_id": message.sender_id,
+        "kind": message.kind,
+        "content": message.content,
+        "reply_to_id": message.reply_to_id,
+        "attachments": attachments.iter().map(|f| attachment_json(app, f)).collect::<Vec<_>>(),
+        "created_at": message.created_at,
+        "edited_at": message.edited_at,
+        "is_deleted": message.deleted_at.is_some(),
+    })
+}
+
+fn track_json(app: &AppState, track: &track::Model, file: &file::Model) -> Value {
+    json!({
+        "id": track.id,
+        "title": track.title,
+        "url": files::url(app, file),
+        "contentType": file.content_type,
+        "size": file.size,
+        "durationSeconds": track.duration_seconds,
+        "roomId": track.room_id,
+        "uploaderId": track.uploader_id,
+        "createdAt": track.created_at,
+    })
+}
+
+/// `POST /api/upload` (and `/chat/upload_media/`): a file to attach later.
+pub async fn upload(
+    State(state): State<HttpState>,
+    CurrentUser(viewer): CurrentUser,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<Response> {
+    let app = &state.app;
+    let form = read_form(app, multipart, app.config.max_upload_bytes).await?;
+    let owner = Owner {
+        purpose: file::Purpose::Attachment,
+        chat_id: None,
+        message_id: None,
+    };
+    let (stored, _) = files::save(app, &viewer, form.file, Accept::Any, owner).await?;
+    Ok((StatusCode::CREATED, Json(attachment_json(app, &stored))).into_response())
+}
+
+/// `POST /api/users/me/profile-image`: images only.
+pub async fn profile_image(
+    State(state): State<HttpState>,
+    CurrentUser(viewer): CurrentUser,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<Response> {
+    let app = &state.app;
+    let form = read_form(app, multipart, app.config.max_upload_bytes).await?;
+    let user = files::set_avatar(app, &viewer, form.file).await?;
+    Ok(Json(json!({ "profile_image": user.avatar_url })).into_response())
+}
+
+/// `POST /api/chats/{chat_id}/messages/file`: a message whose kind comes from the file's bytes.
+pub async fn file_message(
+    State(state): State<HttpState>,
+    CurrentUser(viewer): CurrentUser,
+    Path(chat_id): Path<String>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<Response> {
+    let app = &state.app;
+    let chat_id = parse_uuid("chat", &chat_id)?;
+    chat_access(app, &viewer, chat_id, Need::Post).await?;
+    let form = read_form(app, multipart, app.config.max_upload_bytes).await?;
+    let caption = form.text.get("content").cloned().unwrap_or_default();
+    let owner = Owner {
+        purpose: file::Purpose::Attachment,
+        chat_id: None,
+        message_id: None,
+    };
+    let (stored, _) = files::save(app, &viewer, form.file, Accept::Any, owner).await?;
+    let outgoing = Outgoing {
+        chat_id: Some(chat_id),
+        recipient_id: None,
+        content: caption,
+        reply_to_id: None,
+        attachment_ids: vec![stored.id],
+    };
+    match messages::send(app, &viewer, outgoing).await {
+        Ok(message) => {
+            let attached = file::Model {
+                message_id: Some(message.id),
+                chat_id: Some(chat_id),
+                ..stored
+            };
+            Ok((
+                StatusCode::CREATED,
+                Json(message_json(app, &message, &[attached])),
+            )
+                .into_response())
+        }
+        Err(err) => {
+            files::remove(app, &stored).await.ok();
+            Err(err)
+        }
+    }
+}
+
+/// `POST /api/chats/{chat_id}/group-image`: admins; images only.
+pub async fn group_image(
+    State(state): State<HttpState>,
+    CurrentUser(viewer): CurrentUser,
+    Path(chat_id): Path<String>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<Response> {
+    let app = &state.app;
+    let chat_id = parse_uuid("chat", &chat_id)?;
+    chat_access(app, &viewer, chat_id, Need::Admin).await?;
+    let form = read_form(app, multipart, app.config.max_upload_bytes).await?;
+    let chat = files::set_chat_image(app, &viewer, chat_id, form.file).await?;
+    let url = chat
+        .image_url
+        .as_deref()
+        .and_then(files::file_id_of)
+        .map(|id| files::signed_path(app, id));
+    Ok(Json(json!({ "image_url": url })).into_response())
+}
+
+/// `POST /api/conversations/{conversation_id}/messages/{message_id}/attachments/`: the sender
+/// adds an image or video to their message.
+pub async fn message_attachment(
+    State(state): State<HttpState>,
+    CurrentUser(viewer): CurrentUser,
+    Path((conversation_id, message_id)): Path<(String, String)>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<Response> {
+    let app = &state.app;
+    let chat_id = parse_uuid("conversation", &conversation_id)?;
+    let message_id = parse_uuid("message", &message_id)?;
+    crate::domain::access::message_access(app, &viewer, message_id, Need::Member).await?;
+    let form = read_form(app, multipart, app.config.max_upload_bytes).await?;
+    let stored = files::attach_to_message(app, &viewer, chat_id, message_id, form.file).await?;
+    Ok((StatusCode::CREATED, Json(attachment_json(app, &stored))).into_response())
+}
+
+/// `POST /music/upload`: an audio track, optionally in a room (`room_id`) with a `title`.
+pub async fn music_upload(
+    State(state): State<HttpState>,
+    CurrentUser(viewer): CurrentUser,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> AppResult<Response> {
+    let app = &state.app;
+    let form = read_form(app, multipart, app.config.max_music_bytes).await?;
+    let room = form
+        .text
+        .get("room_id")
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            Uuid::parse_str(r)
+                .map_err(|_| AppError::bad_input("room_id", "room_id is not a valid id"))
+        })
+        .transpose()?;
+    let (track, stored) = music::upload(
+        app,
+        &viewer,
+        form.file,
+        room,
+        form.text.get("title").map(String::as_str),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(track_json(app, &track, &stored))).into_response())
+}
+
+/// Query of `GET /music/`.
+#[derive(Deserialize)]
+pub struct MusicQuery {
+    room_id: Option<String>,
+}
+
+/// `GET /music/`: tracks I may see (of one room with `room_id`).
+pub async fn music_list(
+    State(state): State<HttpState>,
+    CurrentUser(viewer): CurrentUser,
+    Query(query): Query<MusicQuery>,
+) -> AppResult<Response> {
+    let app = &state.app;
+    let room = query
+        .room_id
+        .as_deref()
+        .map(|r| parse_uuid("room", r))
+        .transpose()?;
+    let (tracks, _) = music::list(app, &viewer, room, music::PAGE_MAX, None).await?;
+    let tracks: Vec<Value> = tracks.iter().map(|(t, f)| track_json(app, t, f)).collect();
+    Ok(Json(json!({ "tracks": tracks })).into_response())
+}
+
+/// `DELETE /music/{id}`: the uploader or an admin of the track's room.
+pub async fn music_delete(
+    State(state): State<HttpState>,
+    CurrentUser(viewer): CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id = parse_uuid("track", &id)?;
+    music::delete(&state.app, &viewer, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
