@@ -381,7 +381,10 @@ pub async fn authorize_download(
         return Ok(file);
     }
     if let Some(signed) = signed {
-        let valid = signed.exp >= Utc::now().timestamp()
+        let well_formed =
+            signed.sig.len() == 64 && signed.sig.bytes().all(|b| b.is_ascii_hexdigit());
+        let valid = well_formed
+            && signed.exp >= Utc::now().timestamp()
             && constant_time_eq(
                 signature(app, file.id, signed.exp).as_bytes(),
                 signed.sig.as_bytes(),

@@ -43,7 +43,10 @@ impl axum::extract::FromRequestParts<super::HttpState> for CurrentUser {
     ) -> Result<Self, Self::Rejection> {
         match from_headers(&state.app, &parts.headers).await {
             AuthState::Authenticated(viewer) => Ok(Self(viewer)),
-            other => Err(other.viewer().map(|_| ()).expect_err("not authenticated")),
+            AuthState::Anonymous => Err(crate::error::AppError::Unauthenticated(
+                "authentication required: send `Authorization: Bearer <token>`".into(),
+            )),
+            AuthState::Rejected(reason) => Err(crate::error::AppError::Unauthenticated(reason)),
         }
     }
 }
@@ -61,7 +64,7 @@ impl axum::extract::FromRequestParts<super::HttpState> for MaybeUser {
         match from_headers(&state.app, &parts.headers).await {
             AuthState::Authenticated(viewer) => Ok(Self(Some(viewer))),
             AuthState::Anonymous => Ok(Self(None)),
-            rejected => Err(rejected.viewer().map(|_| ()).expect_err("rejected")),
+            AuthState::Rejected(reason) => Err(crate::error::AppError::Unauthenticated(reason)),
         }
     }
 }
