@@ -13,6 +13,7 @@ use crate::{
     auth::password,
     entity::{session, user},
     error::{AppError, AppResult},
+    events::{Event, Topic},
 };
 
 /// One message for every failed login, so it never reveals which part was wrong.
@@ -98,6 +99,12 @@ pub async fn logout(app: &AppState, viewer: &Viewer) -> AppResult<()> {
         .filter(session::Column::Id.eq(viewer.session_id))
         .exec(&app.db)
         .await?;
+    let event = Event::SessionsRevoked {
+        user_id: viewer.user_id,
+        only: Some(viewer.session_id),
+        except: None,
+    };
+    app.bus.publish(Topic::User(viewer.user_id), event).await;
     Ok(())
 }
 
@@ -210,6 +217,12 @@ pub async fn change_password(
         .filter(session::Column::RevokedAt.is_null())
         .exec(&app.db)
         .await?;
+    let event = Event::SessionsRevoked {
+        user_id: viewer.user_id,
+        only: None,
+        except: Some(viewer.session_id),
+    };
+    app.bus.publish(Topic::User(viewer.user_id), event).await;
     Ok(())
 }
 
@@ -307,6 +320,15 @@ fn unique_violation_to_conflict(err: sea_orm::DbErr) -> AppError {
         }
         _ => AppError::internal(err),
     }
+}
+
+/// When the caller's session stops being valid by itself.
+pub async fn session_expiry(app: &AppState, viewer: &Viewer) -> AppResult<chrono::DateTime<Utc>> {
+    session::Entity::find_by_id(viewer.session_id)
+        .one(&app.db)
+        .await?
+        .map(|s| s.expires_at)
+        .ok_or_else(|| AppError::Unauthenticated("token revoked or expired".into()))
 }
 
 /// Re-checks, for a long-lived connection, that the session it authenticated with is still

@@ -90,6 +90,12 @@ pub enum Event {
         chat_id: Uuid,
         user_id: Uuid,
     },
+    /// Sessions of a user were revoked: `only` that one, or every one `except` the given.
+    SessionsRevoked {
+        user_id: Uuid,
+        only: Option<Uuid>,
+        except: Option<Uuid>,
+    },
     PresenceChanged {
         user_id: Uuid,
         online: bool,

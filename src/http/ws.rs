@@ -21,9 +21,14 @@ use axum::{
 use serde_json::Value;
 
 use super::{HttpState, auth};
-use crate::{auth::AuthState, domain::presence};
+use crate::{
+    auth::AuthState,
+    domain::{accounts, presence},
+    events::{Event, Topic},
+};
 use async_graphql::futures_util::stream::SplitSink;
 use futures_channel::mpsc;
+use tokio::sync::broadcast;
 
 /// How long a client has to send `connection_init` (graphql-ws closes with 4408 after it).
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -141,14 +146,61 @@ async fn serve(
     let replayed = stream::once(async move { Ok(Message::Text(text)) }).chain(incoming);
     let (outgoing, writer) =
         spawn_writer(sink, Duration::from_secs(app.config.ws_ping_seconds.max(1)));
+    let mut closer = outgoing.clone();
+    let revoked = session_end(&app, viewer);
     presence::connect(&app, user).await;
-    GraphQLWebSocket::new_with_pair(outgoing, replayed, state.schema.clone(), graphql_protocol)
-        .with_data(data)
-        .serve()
-        .await;
+    let connection =
+        GraphQLWebSocket::new_with_pair(outgoing, replayed, state.schema.clone(), graphql_protocol)
+            .with_data(data)
+            .serve();
+    tokio::select! {
+        _ = connection => {}
+        reason = revoked => {
+            let frame = CloseFrame { code: 4403, reason: format!("Forbidden: {reason}").into() };
+            let _ = closer.send(Message::Close(Some(frame))).await;
+        }
+    }
+    drop(closer);
     // `outgoing` went away with `serve`: the writer flushes what is queued, then stops.
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     presence::disconnect(&app, user).await;
+}
+
+/// Resolves when the connection's session ends: its token expires, or it is revoked (logout,
+/// password change) on any instance. The socket is then closed, so a revoked token stops
+/// receiving events at once rather than at its next subscription.
+async fn session_end(app: &crate::app::AppState, viewer: crate::auth::Viewer) -> &'static str {
+    let mut revocations = app.bus.subscribe(Topic::User(viewer.user_id));
+    let remaining = match accounts::session_expiry(app, &viewer).await {
+        Ok(expires_at) => (expires_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default(),
+        Err(_) => return "token revoked or expired",
+    };
+    let expired = tokio::time::sleep(remaining);
+    tokio::pin!(expired);
+    loop {
+        tokio::select! {
+            _ = &mut expired => return "token expired",
+            event = revocations.recv() => match event {
+                Ok(event) => {
+                    if let Event::SessionsRevoked { only, except, .. } = *event
+                        && (only == Some(viewer.session_id)
+                            || (only.is_none() && except != Some(viewer.session_id)))
+                    {
+                        return "token revoked";
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    // Missed events might include a revocation: ask the database.
+                    if accounts::ensure_session_active(app, &viewer).await.is_err() {
+                        return "token revoked";
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+            }
+        }
+    }
 }
 
 /// Owns the socket's write half: forwards what async-graphql sends and adds a WebSocket ping

@@ -301,3 +301,45 @@ async fn a_redis_restart_neither_crashes_instances_nor_stops_delivery() {
         .collect();
     assert_eq!(&contents[..2], ["before", "during"]);
 }
+
+#[tokio::test]
+async fn logging_out_on_one_instance_closes_the_sessions_socket_on_another() {
+    let Some(redis_url) = services() else { return };
+    let (a, b, _dirs) = spawn_pair(&redis_url).await;
+    let alice = a.register("alice").await;
+    let mut ws = a.ws("/graphql/ws", "graphql-transport-ws").await;
+    let ack = ws
+        .init(json!({ "Authorization": format!("Bearer {}", alice.token) }))
+        .await;
+    assert!(matches!(ack, WsEvent::Json(ref v) if v["type"] == "connection_ack"));
+    // A's socket follows its user's channel; wait until Redis knows.
+    let channel = format!("{}user:{}", a.state.config.redis_prefix, alice.id);
+    let client = redis::Client::open(redis_url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, n): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(&channel)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if n > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "A never subscribed to {channel}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.gql_ok(Some(&alice.token), "mutation { logout }", json!({}))
+        .await;
+    loop {
+        match ws.next().await {
+            WsEvent::Closed(code, reason) => {
+                assert_eq!(code, Some(4403));
+                assert!(reason.contains("revoked"), "{reason}");
+                break;
+            }
+            WsEvent::Json(_) => continue,
+        }
+    }
+}

@@ -160,3 +160,89 @@ async fn invalid_subscription_arguments_are_reported_with_a_code() {
     assert_eq!(errors["extensions"]["code"], "BAD_USER_INPUT", "{message}");
     assert_eq!(errors["extensions"]["field"], "intervalMs", "{message}");
 }
+
+/// Waits for the server to close the socket (skipping anything it sends first).
+async fn closed(ws: &mut crate::helpers::WsClient) -> (Option<u16>, String) {
+    loop {
+        match ws.next().await {
+            WsEvent::Closed(code, reason) => return (code, reason),
+            WsEvent::Json(_) => continue,
+        }
+    }
+}
+
+#[tokio::test]
+async fn logout_and_password_change_close_live_sockets_of_those_sessions_only() {
+    let (app, _dir) = spawn_app().await;
+    let user = app.register("socket6").await;
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        let response = app.login("socket6", crate::helpers::PASSWORD).await;
+        tokens.push(
+            response["data"]["login"]["accessToken"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let (second, third) = (tokens[0].clone(), tokens[1].clone());
+    let mut sockets = Vec::new();
+    for token in [&user.token, &second, &third] {
+        let mut ws = app.ws("/graphql/ws", "graphql-transport-ws").await;
+        let ack = ws
+            .init(json!({ "Authorization": format!("Bearer {token}") }))
+            .await;
+        assert!(matches!(ack, WsEvent::Json(ref v) if v["type"] == "connection_ack"));
+        sockets.push(ws);
+    }
+
+    // Logging out the first session closes its socket, and only that one.
+    app.gql_ok(Some(&user.token), "mutation { logout }", json!({}))
+        .await;
+    let (code, reason) = closed(&mut sockets[0]).await;
+    assert_eq!(code, Some(4403));
+    assert!(reason.contains("revoked"), "{reason}");
+    for ws in &mut sockets[1..] {
+        ws.send(json!({ "type": "ping" })).await;
+        assert_eq!(
+            ws.next_json().await["type"],
+            "pong",
+            "other sessions stay connected"
+        );
+    }
+
+    // A password change through the second session closes the third session's socket.
+    app.gql_ok(
+        Some(&second),
+        "mutation($i: ChangePasswordInput!) { changePassword(input: $i) }",
+        json!({ "i": { "currentPassword": crate::helpers::PASSWORD, "newPassword": "a brand new secret" } }),
+    )
+    .await;
+    let (code, _) = closed(&mut sockets[2]).await;
+    assert_eq!(code, Some(4403));
+    sockets[1].send(json!({ "type": "ping" })).await;
+    assert_eq!(
+        sockets[1].next_json().await["type"],
+        "pong",
+        "the changing session stays"
+    );
+}
+
+#[tokio::test]
+async fn a_socket_is_closed_when_its_token_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::helpers::test_config(dir.path()).await;
+    config.token_ttl_seconds = 2;
+    let app = crate::helpers::spawn_with_config(config).await;
+    let user = app.register("socket7").await;
+    let mut ws = app.ws("/graphql/ws", "graphql-transport-ws").await;
+    let ack = ws
+        .init(json!({ "Authorization": format!("Bearer {}", user.token) }))
+        .await;
+    assert!(matches!(ack, WsEvent::Json(ref v) if v["type"] == "connection_ack"));
+    let started = std::time::Instant::now();
+    let (code, reason) = closed(&mut ws).await;
+    assert_eq!(code, Some(4403));
+    assert!(reason.contains("expired"), "{reason}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+}

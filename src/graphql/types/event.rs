@@ -87,7 +87,7 @@ impl ChatEvent {
             Event::RemovedFromChat { chat_id, .. } => Self::RemovedFromChat(RemovedFromChat {
                 chat_id: ID(chat_id.to_string()),
             }),
-            Event::PresenceChanged { .. } => return None,
+            Event::PresenceChanged { .. } | Event::SessionsRevoked { .. } => return None,
         })
     }
 
