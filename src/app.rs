@@ -42,6 +42,8 @@ pub struct AppState {
     pub typing: Arc<typing::Tracker>,
     /// Uploaded files.
     pub storage: Storage,
+    /// Login attempts per login name.
+    pub login_limiter: Arc<governor::DefaultKeyedRateLimiter<String>>,
     /// Key for signed download links (derived from the JWT secret, never the secret itself).
     pub link_secret: Arc<[u8]>,
 }
@@ -66,6 +68,11 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!(e.message().to_string()))?
             .into();
         let storage = Storage::local(&config.data_dir)?;
+        let per_minute = std::num::NonZeroU32::new(config.login_attempts_per_minute.max(1))
+            .unwrap_or(std::num::NonZeroU32::MIN);
+        let login_limiter = Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
+            per_minute,
+        )));
         let link_secret: Arc<[u8]> = {
             use sha2::Digest;
             sha2::Sha256::digest(format!("goftgu download links\n{secret}"))
@@ -90,12 +97,14 @@ impl AppState {
             bus,
             storage,
             link_secret,
+            login_limiter,
         };
         state.start_background_tasks();
         Ok(state)
     }
 
-    /// Typing expiry (every second) and presence heartbeats, for the life of the process.
+    /// Typing expiry (every second), presence heartbeats and login-limiter pruning, for the life
+    /// of the process.
     fn start_background_tasks(&self) {
         let app = self.clone();
         tokio::spawn(async move {
@@ -104,7 +113,11 @@ impl AppState {
             loop {
                 tokio::select! {
                     _ = typing_tick.tick() => typing::expire(&app).await,
-                    _ = heartbeat_tick.tick() => presence::heartbeat(&app).await,
+                    _ = heartbeat_tick.tick() => {
+                        presence::heartbeat(&app).await;
+                        // Forget login counters that are full again, so the map stays small.
+                        app.login_limiter.retain_recent();
+                    }
                 }
             }
         });

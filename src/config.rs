@@ -52,6 +52,10 @@ pub struct Config {
     #[arg(long, env = "GOFTGU_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Login attempts allowed per login name per minute (more answer RATE_LIMITED).
+    #[arg(long, env = "GOFTGU_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
+    pub login_attempts_per_minute: u32,
+
     /// Largest accepted upload (images, video, files), in bytes.
     #[arg(long, env = "GOFTGU_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_upload_bytes: usize,
@@ -166,6 +170,7 @@ impl fmt::Debug for Config {
             )
             .field("token_ttl_seconds", &self.token_ttl_seconds)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("login_attempts_per_minute", &self.login_attempts_per_minute)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("max_music_bytes", &self.max_music_bytes)
             .field("link_ttl_seconds", &self.link_ttl_seconds)

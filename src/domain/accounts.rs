@@ -79,6 +79,16 @@ pub async fn register(app: &AppState, input: NewAccount) -> AppResult<SignedIn> 
 
 /// Signs in by email or username.
 pub async fn login(app: &AppState, login: &str, password_text: String) -> AppResult<SignedIn> {
+    // Limit guesses per account name, before any password work is done.
+    if app
+        .login_limiter
+        .check_key(&login.trim().to_lowercase())
+        .is_err()
+    {
+        return Err(AppError::RateLimited(
+            "too many login attempts; wait a minute and try again".into(),
+        ));
+    }
     let found = find_by_identifier(app, login).await?;
     // Verify against a dummy hash when the user is unknown, so timing does not reveal accounts.
     let phc = found

@@ -397,3 +397,24 @@ async fn users_search_matches_names_and_exact_email_and_pages() {
         .await;
     assert_eq!(error_field(&bad_cursor), Some("after"));
 }
+
+#[tokio::test]
+async fn repeated_login_attempts_are_rate_limited_per_name() {
+    let (app, _dir) = spawn_app().await;
+    app.register("guarded").await;
+    app.register("bystander").await;
+    let allowed = app.state.config.login_attempts_per_minute;
+    for attempt in 0..allowed {
+        let response = app.login("guarded", "not the password").await;
+        assert_eq!(
+            error_code(&response),
+            "UNAUTHENTICATED",
+            "attempt {attempt}"
+        );
+    }
+    // Over the limit even the right password is refused for now, with its own code.
+    let limited = app.login("GUARDED", PASSWORD).await;
+    assert_eq!(error_code(&limited), "RATE_LIMITED", "{limited}");
+    // Other names are not affected.
+    assert!(app.login("bystander", PASSWORD).await["errors"].is_null());
+}
