@@ -5,6 +5,7 @@ pub mod access;
 pub mod accounts;
 pub mod chats;
 pub mod files;
+pub mod history;
 pub mod messages;
 pub mod music;
 pub mod presence;

@@ -12,6 +12,7 @@ use super::{
     },
 };
 use crate::domain::{
+    history,
     messages::{self, Outgoing},
     reactions, reads,
 };
@@ -97,11 +98,11 @@ impl MessageQuery {
             .transpose()?;
         let first = u64::try_from(first).unwrap_or(0);
         let (found, has_next) =
-            messages::search(ctx.app(), &viewer, &query, chat_id, first, after).await?;
+            history::search(ctx.app(), &viewer, &query, chat_id, first, after).await?;
         let items = found.into_iter().map(|m| (cursor::id(m.id), Message(m)));
         let counter = Arc::new(move |app| {
             let query = query.clone();
-            Box::pin(async move { messages::search_count(&app, &viewer, &query, chat_id).await })
+            Box::pin(async move { history::search_count(&app, &viewer, &query, chat_id).await })
                 as _
         });
         Ok(Page::new(items, after.is_some(), has_next, counter))

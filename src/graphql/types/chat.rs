@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Message, Page, User, cursor};
 use crate::{
-    domain::messages::{self, Paging},
+    domain::history::{self, Paging},
     entity::{
         chat::{self, ChatKind},
         chat_member::{self, MemberRole},
@@ -272,13 +272,13 @@ pub async fn message_page(
         args.limit.map(i64::from),
         args.skip.map(i64::from),
     )?;
-    let page = messages::list(ctx.app(), viewer, chat_id, paging).await?;
+    let page = history::list(ctx.app(), viewer, chat_id, paging).await?;
     let items = page
         .messages
         .into_iter()
         .map(|m| (cursor::message(m.seq), Message(m)));
     let counter =
-        Arc::new(move |app| Box::pin(async move { messages::count(&app, chat_id).await }) as _);
+        Arc::new(move |app| Box::pin(async move { history::count(&app, chat_id).await }) as _);
     Ok(Page::new(items, page.has_previous, page.has_next, counter).with_has_more(page.has_more))
 }
 
