@@ -11,7 +11,7 @@ use super::{
     Viewer,
     access::{Need, chat_access},
     chats::{self, ChatCursor, ChatPage, NewChat},
-    in_transaction, users, validate,
+    in_transaction, members, users, validate,
 };
 use crate::{
     app::AppState,
@@ -57,18 +57,18 @@ pub async fn join(app: &AppState, viewer: &Viewer, room_id: Uuid) -> AppResult<c
             chat_invite::Entity::delete_by_id((room_id, me))
                 .exec(txn)
                 .await?;
-            chats::add_member(txn, room_id, me, MemberRole::Member, Utc::now()).await
+            members::add_member(txn, room_id, me, MemberRole::Member, Utc::now()).await
         })
     })
     .await?;
-    chats::announce_joined(app, room_id, &[me]).await;
+    members::announce_joined(app, room_id, &[me]).await;
     Ok(room)
 }
 
 /// Leaves a room.
 pub async fn leave(app: &AppState, viewer: &Viewer, room_id: Uuid) -> AppResult<()> {
     ensure_room(app, viewer, room_id).await?;
-    chats::leave(app, viewer, room_id).await
+    members::leave(app, viewer, room_id).await
 }
 
 /// Invites users to a room (admins); returns how many new invites were made (members and

@@ -10,7 +10,7 @@ use super::{
 use crate::{
     domain::{
         chats::{self, ChatPage, NewChat},
-        rooms,
+        members, rooms,
     },
     entity::chat::ChatKind,
     error::AppError,
@@ -193,7 +193,7 @@ impl ChatMutation {
         identifiers: Vec<String>,
     ) -> async_graphql::Result<u64> {
         let id = parse_id("chatId", &chat_id)?;
-        Ok(chats::add_members(ctx.app(), ctx.viewer()?, id, &identifiers).await?)
+        Ok(members::add_members(ctx.app(), ctx.viewer()?, id, &identifiers).await?)
     }
 
     /// Removes a member (admins; only the owner removes admins; the owner cannot be removed).
@@ -204,7 +204,7 @@ impl ChatMutation {
         user_id: ID,
     ) -> async_graphql::Result<bool> {
         let (chat, user) = (parse_id("chatId", &chat_id)?, parse_id("userId", &user_id)?);
-        chats::remove_member(ctx.app(), ctx.viewer()?, chat, user).await?;
+        members::remove_member(ctx.app(), ctx.viewer()?, chat, user).await?;
         Ok(true)
     }
 
@@ -216,7 +216,7 @@ impl ChatMutation {
         user_id: ID,
     ) -> async_graphql::Result<bool> {
         let (chat, user) = (parse_id("chatId", &chat_id)?, parse_id("userId", &user_id)?);
-        chats::set_admin(ctx.app(), ctx.viewer()?, chat, user, true).await?;
+        members::set_admin(ctx.app(), ctx.viewer()?, chat, user, true).await?;
         Ok(true)
     }
 
@@ -228,13 +228,13 @@ impl ChatMutation {
         user_id: ID,
     ) -> async_graphql::Result<bool> {
         let (chat, user) = (parse_id("chatId", &chat_id)?, parse_id("userId", &user_id)?);
-        chats::set_admin(ctx.app(), ctx.viewer()?, chat, user, false).await?;
+        members::set_admin(ctx.app(), ctx.viewer()?, chat, user, false).await?;
         Ok(true)
     }
 
     /// Leaves a group or room; an owner's ownership passes to the oldest admin, else the oldest member.
     async fn leave_chat(&self, ctx: &Context<'_>, chat_id: ID) -> async_graphql::Result<bool> {
-        chats::leave(ctx.app(), ctx.viewer()?, parse_id("chatId", &chat_id)?).await?;
+        members::leave(ctx.app(), ctx.viewer()?, parse_id("chatId", &chat_id)?).await?;
         Ok(true)
     }
 
@@ -273,7 +273,7 @@ impl ChatMutation {
         muted: bool,
     ) -> async_graphql::Result<bool> {
         let (chat, user) = (parse_id("chatId", &chat_id)?, parse_id("userId", &user_id)?);
-        chats::set_muted(ctx.app(), ctx.viewer()?, chat, user, muted).await?;
+        members::set_muted(ctx.app(), ctx.viewer()?, chat, user, muted).await?;
         Ok(true)
     }
 
