@@ -253,13 +253,7 @@ fn list_query(
 
 /// Refuses page sizes outside 1..=PAGE_MAX.
 pub fn check_page_size(first: u64) -> AppResult<()> {
-    if first == 0 || first > PAGE_MAX {
-        return Err(AppError::bad_input(
-            "first",
-            format!("first must be between 1 and {PAGE_MAX}"),
-        ));
-    }
-    Ok(())
+    validate::page_size("first", first as i64, PAGE_MAX).map(|_| ())
 }
 
 /// A fresh chat row.

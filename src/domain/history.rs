@@ -45,14 +45,7 @@ impl Paging {
         limit: Option<i64>,
         skip: Option<i64>,
     ) -> AppResult<Self> {
-        let size = |field: &str, n: i64| -> AppResult<u64> {
-            u64::try_from(n)
-                .ok()
-                .filter(|n| (1..=PAGE_MAX).contains(n))
-                .ok_or_else(|| {
-                    AppError::bad_input(field, format!("{field} must be between 1 and {PAGE_MAX}"))
-                })
-        };
+        let size = |field: &str, n: i64| validate::page_size(field, n, PAGE_MAX);
         if first.is_some() && last.is_some() {
             return Err(AppError::bad_input(
                 "last",
@@ -209,12 +202,7 @@ pub async fn search(
             "query must be 1–200 characters long",
         ));
     }
-    if first == 0 || first > SEARCH_PAGE_MAX {
-        return Err(AppError::bad_input(
-            "first",
-            format!("first must be between 1 and {SEARCH_PAGE_MAX}"),
-        ));
-    }
+    validate::page_size("first", first as i64, SEARCH_PAGE_MAX)?;
     let mut query = search_query(viewer, text);
     if let Some(chat_id) = chat_id {
         chat_access(app, viewer, chat_id, Need::Member).await?;

@@ -13,6 +13,7 @@ use super::{
     Viewer,
     access::{Need, chat_access},
     files::{self, Accept, Owner, Received},
+    validate,
 };
 use crate::{
     app::AppState,
@@ -128,12 +129,7 @@ pub async fn list(
     first: u64,
     after: Option<Uuid>,
 ) -> AppResult<(Vec<(track::Model, file::Model)>, bool)> {
-    if first == 0 || first > PAGE_MAX {
-        return Err(AppError::bad_input(
-            "first",
-            format!("first must be between 1 and {PAGE_MAX}"),
-        ));
-    }
+    validate::page_size("first", first as i64, PAGE_MAX)?;
     let mut query = track::Entity::find();
     match room_id {
         Some(room) => {

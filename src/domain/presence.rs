@@ -10,7 +10,7 @@ use std::{
 
 use chrono::{DateTime, SubsecRound, Utc};
 use redis::AsyncCommands;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use uuid::Uuid;
 
 use super::{
@@ -20,7 +20,7 @@ use super::{
 use crate::{
     app::AppState,
     entity::{chat_member, user},
-    error::{AppError, AppResult},
+    error::AppResult,
     events::{Event, RedisLink, Topic},
 };
 
@@ -177,15 +177,10 @@ pub async fn disconnect(app: &AppState, user: Uuid) {
     if !last_here {
         return;
     }
-    let now = stored_now();
-    let stored = user::Entity::update_many()
-        .col_expr(user::Column::LastSeenAt, Expr::value(now))
-        .filter(user::Column::Id.eq(user))
-        .exec(&app.db)
-        .await;
-    if let Err(err) = stored {
-        tracing::warn!(error = %err, "could not store lastSeen");
-    }
+    let now = match store_last_seen(app, user).await {
+        Ok(now) => now,
+        Err(_) => stored_now(), // logged by AppError; the announcement still goes out
+    };
     {
         // A socket that opened meanwhile keeps the user online here.
         let mut sockets = app.presence.sockets();
@@ -227,16 +222,17 @@ pub async fn heartbeat(app: &AppState) {
 
 /// Records that the caller was active just now; returns the stored time.
 pub async fn touch_last_seen(app: &AppState, viewer: &Viewer) -> AppResult<DateTime<Utc>> {
+    store_last_seen(app, viewer.user_id).await
+}
+
+/// Stores "now" (at the database's precision) as `user`'s `lastSeen` and returns it.
+async fn store_last_seen(app: &AppState, user: Uuid) -> AppResult<DateTime<Utc>> {
     let now = stored_now();
-    let model = user::ActiveModel {
-        id: Set(viewer.user_id),
-        last_seen_at: Set(Some(now)),
-        ..Default::default()
-    };
-    user::Entity::update(model)
+    user::Entity::update_many()
+        .col_expr(user::Column::LastSeenAt, Expr::value(now))
+        .filter(user::Column::Id.eq(user))
         .exec(&app.db)
-        .await
-        .map_err(AppError::from)?;
+        .await?;
     Ok(now)
 }
 

@@ -41,12 +41,7 @@ pub async fn search(
     first: u64,
     after: Option<&str>,
 ) -> AppResult<UserPage> {
-    if first == 0 || first > SEARCH_PAGE_MAX {
-        return Err(AppError::bad_input(
-            "first",
-            format!("first must be between 1 and {SEARCH_PAGE_MAX}"),
-        ));
-    }
+    validate::page_size("first", first as i64, SEARCH_PAGE_MAX)?;
     let mut query = user::Entity::find().filter(search_condition(search)?);
     if let Some(after) = after {
         query = query.filter(user::Column::UsernameKey.gt(after));

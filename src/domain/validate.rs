@@ -88,6 +88,14 @@ pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> AppResult<
     Ok(Some(value.to_string()))
 }
 
+/// Refuses a page size outside `1..=max`, naming the argument; returns it as `u64`.
+pub fn page_size(field: &str, first: i64, max: u64) -> AppResult<u64> {
+    u64::try_from(first)
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| AppError::bad_input(field, format!("{field} must be between 1 and {max}")))
+}
+
 /// Escapes `%`, `_` and `\` so user text is matched literally inside a `LIKE … ESCAPE '\'`.
 pub fn like_pattern_contains(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);

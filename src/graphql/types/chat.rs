@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 
 use super::{Message, Page, User, cursor};
 use crate::{
-    domain::history::{self, Paging},
+    domain::{
+        history::{self, Paging},
+        validate,
+    },
     entity::{
         chat::{self, ChatKind},
         chat_member::{self, MemberRole},
@@ -22,7 +25,7 @@ use crate::{
 };
 
 /// Largest page of members.
-const MEMBERS_PAGE_MAX: i32 = 200;
+const MEMBERS_PAGE_MAX: u64 = 200;
 
 /// A chat the caller may read.
 pub struct Chat(pub chat::Model);
@@ -112,14 +115,7 @@ impl Chat {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Page<ChatMember>> {
-        let first = first.unwrap_or(50);
-        if !(1..=MEMBERS_PAGE_MAX).contains(&first) {
-            return Err(AppError::bad_input(
-                "first",
-                format!("first must be between 1 and {MEMBERS_PAGE_MAX}"),
-            )
-            .into());
-        }
+        let first = validate::page_size("first", first.unwrap_or(50).into(), MEMBERS_PAGE_MAX)?;
         let start = match after {
             Some(after) => cursor::decode_index("after", &after)? + 1,
             None => 0,
