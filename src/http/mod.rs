@@ -4,6 +4,7 @@ mod auth;
 mod downloads;
 mod graphql;
 mod health;
+mod metrics;
 mod playground;
 mod uploads;
 mod ws;
@@ -40,6 +41,7 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/schema.graphql", get(graphql::sdl))
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::metrics))
         .route("/files/{id}", get(downloads::file))
         .route("/music/", get(uploads::music_list))
         .route(

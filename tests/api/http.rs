@@ -17,6 +17,46 @@ async fn healthz_reports_the_database() {
     assert_eq!(body, json!({ "status": "ok", "database": "ok" }));
 }
 
+/// Reads `goftgu_sql_statements_total` from `/metrics`.
+async fn sql_statements(app: &crate::helpers::TestApp) -> u64 {
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let body = response.text().await.unwrap();
+    body.lines()
+        .find_map(|line| line.strip_prefix("goftgu_sql_statements_total "))
+        .unwrap_or_else(|| panic!("no counter in {body}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_count_the_sql_statements_of_a_request() {
+    let (app, _dir) = spawn_app().await;
+    let user = app.register("metrics_user").await;
+    let before = sql_statements(&app).await;
+    app.gql_ok(Some(&user.token), "{ me { id username } }", json!({}))
+        .await;
+    let after = sql_statements(&app).await;
+    // The session check and the user row: at least one statement, and no more than a handful.
+    assert!((1..=4).contains(&(after - before)), "{before} -> {after}");
+    assert_eq!(
+        sql_statements(&app).await,
+        after,
+        "reading metrics runs no SQL"
+    );
+}
+
 #[tokio::test]
 async fn oversized_body_is_413_with_detail() {
     let (app, _dir) = spawn_app().await;
