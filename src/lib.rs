@@ -21,6 +21,8 @@ pub mod events;
 pub mod graphql;
 /// HTTP routes: GraphQL, WebSocket, health, playground.
 pub mod http;
+/// Allocator settings applied at start-up.
+pub mod memory;
 /// Where uploaded bytes live.
 pub mod storage;
 /// Logging set-up.

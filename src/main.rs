@@ -4,8 +4,15 @@ use goftgu::{
     AppState, Application, Config, app::shutdown_signal, config::Command, domain::accounts,
 };
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    goftgu::memory::tune_allocator();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let config = Config::parse();
     match config.command.clone().unwrap_or(Command::Serve) {
         Command::PrintSchema => {

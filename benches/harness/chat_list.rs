@@ -391,9 +391,9 @@ async fn raw_history(raw: &RawDb, chat: Uuid, after_seq: i64) -> anyhow::Result<
 /// 50 messages `skip` from the newest, with senders.
 async fn raw_history_offset(raw: &RawDb, chat: Uuid, skip: i64) -> anyhow::Result<()> {
     let sql = raw.sql(
-        "SELECT m.id, m.kind, m.content, m.created_at, u.id, u.username FROM messages m \
-         LEFT JOIN users u ON u.id = m.sender_id WHERE m.chat_id = ? \
-         ORDER BY m.seq DESC LIMIT 50 OFFSET ?",
+        "SELECT m.id, m.kind, m.content, m.created_at, u.id, u.username FROM \
+         (SELECT * FROM messages WHERE chat_id = ? ORDER BY seq DESC LIMIT 50 OFFSET ?) m \
+         LEFT JOIN users u ON u.id = m.sender_id ORDER BY m.seq DESC",
     );
     with_pool!(raw, p => {
         let rows: Vec<(Uuid, String, Option<String>, DateTime<Utc>, Option<Uuid>, Option<String>)> =

@@ -1,4 +1,10 @@
 //! argon2id password hashing, run on the blocking pool so a login never stalls the async runtime.
+//! At most one hash per core runs at a time: each takes 19 MiB and a core for tens of
+//! milliseconds, so a burst of sign-ins queues instead of exhausting memory.
+use std::sync::LazyLock;
+
+use tokio::sync::Semaphore;
+
 use argon2::{
     Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
     password_hash::{SaltString, rand_core::OsRng},
@@ -6,8 +12,13 @@ use argon2::{
 
 use crate::error::{AppError, AppResult};
 
+/// Hashes running at once: one per core.
+static HASHING: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+
 /// Hashes a password with argon2id (the crate's default parameters: 19 MiB, 2 passes).
 pub async fn hash(password: String) -> AppResult<String> {
+    let _permit = HASHING.acquire().await.map_err(AppError::internal)?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -21,6 +32,7 @@ pub async fn hash(password: String) -> AppResult<String> {
 
 /// Checks a password against a stored PHC hash string.
 pub async fn verify(password: String, phc: String) -> AppResult<bool> {
+    let _permit = HASHING.acquire().await.map_err(AppError::internal)?;
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&phc).map_err(AppError::internal)?;
         Ok(Argon2::default()

@@ -2,7 +2,10 @@
 //! `chat_access` / `message_access`. Rule of thumb: a caller who may not even see a chat gets
 //! NOT_FOUND (a private chat's existence is never revealed); one who may see it but not do the
 //! thing gets FORBIDDEN.
-use sea_orm::EntityTrait;
+use sea_orm::{
+    EntityTrait, JoinType, QuerySelect, RelationDef,
+    sea_query::{Expr, ExprTrait, IntoCondition},
+};
 use uuid::Uuid;
 
 use super::Viewer;
@@ -93,15 +96,28 @@ pub async fn chat_access(
     chat_id: Uuid,
     need: Need,
 ) -> AppResult<ChatAccess> {
-    let chat = chat::Entity::find_by_id(chat_id)
+    // The chat and the caller's membership row, if any, in one statement.
+    let (chat, membership) = chat::Entity::find_by_id(chat_id)
+        .select_also(chat_member::Entity)
+        .join(JoinType::LeftJoin, membership_of(viewer.user_id))
         .one(&app.db)
         .await?
         .ok_or_else(|| AppError::NotFound("chat not found".into()))?;
-    let membership = chat_member::Entity::find_by_id((chat_id, viewer.user_id))
-        .one(&app.db)
-        .await?;
     check(viewer, &chat, membership.as_ref(), need)?;
     Ok(ChatAccess { chat, membership })
+}
+
+/// chats → chat_members, joined on the chat and on `user`: at most one row per chat.
+fn membership_of(user: Uuid) -> RelationDef {
+    let member_to_chat: RelationDef = chat_member::Entity::belongs_to(chat::Entity)
+        .from(chat_member::Column::ChatId)
+        .to(chat::Column::Id)
+        .into();
+    member_to_chat.rev().on_condition(move |_chat, member| {
+        Expr::col((member, chat_member::Column::UserId))
+            .eq(user)
+            .into_condition()
+    })
 }
 
 /// Loads a message and checks `need` on its chat; unknown and unreadable look the same.

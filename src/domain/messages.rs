@@ -323,7 +323,8 @@ pub struct Draft {
 pub async fn insert<C: ConnectionTrait>(db: &C, draft: Draft) -> AppResult<message::Model> {
     let id = Uuid::now_v7();
     let now = Utc::now();
-    chat::Entity::update_many()
+    // RETURNING hands the new number back in the same statement.
+    let seq = chat::Entity::update_many()
         .col_expr(
             chat::Column::LastSeq,
             Expr::col(chat::Column::LastSeq).add(1),
@@ -331,11 +332,9 @@ pub async fn insert<C: ConnectionTrait>(db: &C, draft: Draft) -> AppResult<messa
         .col_expr(chat::Column::LastMessageId, Expr::value(id))
         .col_expr(chat::Column::LastActivityAt, Expr::value(now))
         .filter(chat::Column::Id.eq(draft.chat_id))
-        .exec(db)
-        .await?;
-    let seq = chat::Entity::find_by_id(draft.chat_id)
-        .one(db)
+        .exec_with_returning(db)
         .await?
+        .first()
         .ok_or_else(|| AppError::NotFound("chat not found".into()))?
         .last_seq;
     let message = message::ActiveModel {

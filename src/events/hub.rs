@@ -7,7 +7,7 @@ use std::{
 
 use tokio::sync::{broadcast, mpsc};
 
-use super::{Event, Topic};
+use super::{Delivered, Topic};
 
 /// Events a subscriber may fall behind by before it is told to resync.
 pub const CAPACITY: usize = 256;
@@ -15,14 +15,14 @@ pub const CAPACITY: usize = 256;
 /// Topic senders for this instance.
 #[derive(Default)]
 pub struct Hub {
-    topics: Mutex<HashMap<Topic, broadcast::Sender<Arc<Event>>>>,
+    topics: Mutex<HashMap<Topic, broadcast::Sender<Arc<Delivered>>>>,
     listener: std::sync::OnceLock<mpsc::UnboundedSender<Topic>>,
 }
 
 impl Hub {
     /// The topic map; a panicking holder cannot leave a map of senders inconsistent, so a
     /// poisoned lock is simply taken over.
-    fn topics(&self) -> MutexGuard<'_, HashMap<Topic, broadcast::Sender<Arc<Event>>>> {
+    fn topics(&self) -> MutexGuard<'_, HashMap<Topic, broadcast::Sender<Arc<Delivered>>>> {
         self.topics.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -32,7 +32,7 @@ impl Hub {
     }
 
     /// Sends to the topic's local subscribers, if any; drops senders nobody listens to.
-    pub fn deliver(&self, topic: Topic, event: Arc<Event>) {
+    pub fn deliver(&self, topic: Topic, event: Arc<Delivered>) {
         let mut topics = self.topics();
         if let Some(sender) = topics.get(&topic)
             && sender.send(event).is_err()
@@ -42,7 +42,7 @@ impl Hub {
     }
 
     /// Subscribes to a topic, creating its channel on first use.
-    pub fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Arc<Delivered>> {
         let mut topics = self.topics();
         if let Some(sender) = topics.get(&topic) {
             return sender.subscribe();

@@ -5,7 +5,11 @@
 pub mod hub;
 mod redis_link;
 
-use std::sync::Arc;
+use std::{
+    any::Any,
+    ops::Deref,
+    sync::{Arc, OnceLock},
+};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -103,14 +107,31 @@ pub enum Event {
     },
 }
 
-/// What subscribers receive: an event, or notice that they fell behind and missed some.
-#[derive(Clone, Debug)]
-pub enum Delivery {
-    Event(Arc<Event>),
-    /// The subscriber was too slow and `missed` events were dropped: re-fetch by cursor.
-    Lagged {
-        missed: u64,
-    },
+/// An event as this instance's subscribers receive it: one `Arc<Delivered>` is handed to every
+/// local subscriber, and `memo` is shared among them, so what they look up to render it (its
+/// sender, its chat, …) is read from the database once per event rather than once per socket.
+#[derive(Debug)]
+pub struct Delivered {
+    pub event: Event,
+    /// Filled by the first subscriber that needs it (the GraphQL layer keeps a loader here).
+    pub memo: OnceLock<Arc<dyn Any + Send + Sync>>,
+}
+
+impl Delivered {
+    pub fn new(event: Event) -> Arc<Self> {
+        Arc::new(Self {
+            event,
+            memo: OnceLock::new(),
+        })
+    }
+}
+
+impl Deref for Delivered {
+    type Target = Event;
+
+    fn deref(&self) -> &Event {
+        &self.event
+    }
 }
 
 /// The bus handle kept in the application state.
@@ -149,10 +170,10 @@ impl Bus {
     /// Failures to reach Redis are logged, never returned: the data is already committed and
     /// clients catch up by cursor.
     pub async fn publish(&self, topic: Topic, event: Event) {
-        let event = Arc::new(event);
-        self.hub.deliver(topic, event.clone());
+        let delivered = Delivered::new(event);
+        self.hub.deliver(topic, delivered.clone());
         if let Some(redis) = &self.redis {
-            redis.publish(topic, &event).await;
+            redis.publish(topic, &delivered.event).await;
         }
     }
 
@@ -164,7 +185,7 @@ impl Bus {
     }
 
     /// A receiver for one topic.
-    pub fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe(&self, topic: Topic) -> broadcast::Receiver<Arc<Delivered>> {
         self.hub.subscribe(topic)
     }
 }

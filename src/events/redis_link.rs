@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::{Event, Hub, Topic};
+use super::{Delivered, Event, Hub, Topic};
 
 /// Events waiting to be published before new ones are dropped (and logged).
 const OUTBOX: usize = 10_000;
@@ -187,7 +187,7 @@ async fn listen_loop(
 fn dispatch(hub: &Hub, origin: Uuid, payload: &[u8]) {
     match serde_json::from_slice::<Incoming>(payload) {
         Ok(incoming) if incoming.origin != origin => {
-            hub.deliver(incoming.topic, Arc::new(incoming.event));
+            hub.deliver(incoming.topic, Delivered::new(incoming.event));
         }
         Ok(_) => {} // published here, already delivered locally
         Err(err) => tracing::warn!(error = %err, "ignoring an undecodable event from Redis"),

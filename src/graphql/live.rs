@@ -26,7 +26,7 @@ use crate::{
         accounts, presence, typing,
     },
     error::AppError,
-    events::{Event, Topic},
+    events::{Delivered, Event, Topic},
 };
 
 /// Most users one `presence` subscription may watch.
@@ -89,7 +89,7 @@ impl LiveSubscription {
                     match item {
                         Ok(event) => {
                             follow(&mut topics, &app, me, &event);
-                            if let Some(out) = ChatEvent::from_event(&event) {
+                            if let Some(out) = ChatEvent::from_delivered(&event) {
                                 return Some((out, (topics, app)));
                             }
                         }
@@ -144,7 +144,7 @@ impl LiveSubscription {
             })
             .collect();
         let changes = topics.filter_map(|(_, item)| async move {
-            match item.ok().as_deref() {
+            match item.ok().as_deref().map(|d| &d.event) {
                 Some(Event::PresenceChanged {
                     user_id,
                     online,
@@ -164,7 +164,7 @@ impl LiveSubscription {
 /// One chat's events for subscriber `me`: a `ResyncRequired` where the subscriber fell behind,
 /// and the end right after `me` leaves the chat.
 fn chat_stream(
-    receiver: broadcast::Receiver<Arc<Event>>,
+    receiver: broadcast::Receiver<Arc<Delivered>>,
     me: Uuid,
 ) -> impl Stream<Item = ChatEvent> {
     stream::unfold((receiver, false), move |(mut receiver, done)| async move {
@@ -175,8 +175,8 @@ fn chat_stream(
             match receiver.recv().await {
                 Ok(event) => {
                     let leaving =
-                        matches!(*event, Event::MemberLeft { user_id, .. } if user_id == me);
-                    if let Some(out) = ChatEvent::from_event(&event) {
+                        matches!(event.event, Event::MemberLeft { user_id, .. } if user_id == me);
+                    if let Some(out) = ChatEvent::from_delivered(&event) {
                         return Some((out, (receiver, leaving)));
                     }
                 }
@@ -191,7 +191,7 @@ fn chat_stream(
 
 /// Follows chats I join and drops chats I leave, inside `myEvents`.
 fn follow(
-    topics: &mut StreamMap<Topic, BroadcastStream<Arc<Event>>>,
+    topics: &mut StreamMap<Topic, BroadcastStream<Arc<Delivered>>>,
     app: &AppState,
     me: Uuid,
     event: &Event,

@@ -3,9 +3,12 @@
 //! its own caching loader (lists prefetch into it); the schema-wide fallback, used by
 //! long-lived WebSocket connections, only batches and never caches, so it cannot go stale.
 //! Keys are typed so one loader serves every relation.
-use std::{collections::HashMap, sync::Arc};
+use std::{any::Any, collections::HashMap, sync::Arc};
 
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use async_graphql::{
+    Context,
+    dataloader::{DataLoader, HashMapCache, Loader},
+};
 use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
@@ -14,6 +17,8 @@ use crate::{
     domain::reads,
     entity::{chat, chat_member, chat_member::MemberRole, file, message, reaction, user},
     error::AppError,
+    events::Delivered,
+    graphql::context::ContextExt,
 };
 
 /// The batched reader resolvers use.
@@ -26,6 +31,31 @@ pub fn per_request(app: AppState) -> Arc<Loaders> {
         tokio::spawn,
         HashMapCache::default(),
     ))
+}
+
+/// Where a value's relations are read from: the request's loader, or, for a value carried by an
+/// event, the caching loader shared by every local subscriber of that one delivery (see
+/// `events::Delivered`), so a message fanned out to 5,000 sockets loads its sender once.
+#[derive(Clone, Default)]
+pub struct Source(Option<Arc<Delivered>>);
+
+impl Source {
+    /// Relations of values carried by `delivered`.
+    pub fn event(delivered: &Arc<Delivered>) -> Self {
+        Self(Some(delivered.clone()))
+    }
+
+    /// The loader to use for a value from this source.
+    pub fn loader<'a>(&'a self, ctx: &'a Context<'_>) -> &'a Loaders {
+        let Some(delivered) = &self.0 else {
+            return ctx.loader();
+        };
+        delivered
+            .memo
+            .get_or_init(|| -> Arc<dyn Any + Send + Sync> { per_request(ctx.app().clone()) })
+            .downcast_ref::<Loaders>()
+            .unwrap_or_else(|| ctx.loader())
+    }
 }
 
 /// The schema-wide fallback: batches but never caches.

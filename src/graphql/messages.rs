@@ -73,7 +73,7 @@ impl MessageQuery {
 
     /// One message by id.
     async fn message(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Message>> {
-        Ok(Some(Message(
+        Ok(Some(Message::new(
             messages::get(ctx.app(), ctx.viewer()?, parse_id("id", &id)?).await?,
         )))
     }
@@ -99,7 +99,9 @@ impl MessageQuery {
         let first = u64::try_from(first).unwrap_or(0);
         let (found, has_next) =
             history::search(ctx.app(), &viewer, &query, chat_id, first, after).await?;
-        let items = found.into_iter().map(|m| (cursor::id(m.id), Message(m)));
+        let items = found
+            .into_iter()
+            .map(|m| (cursor::id(m.id), Message::new(m)));
         let counter = Arc::new(move |app| {
             let query = query.clone();
             Box::pin(async move { history::search_count(&app, &viewer, &query, chat_id).await })
@@ -144,7 +146,7 @@ impl MessageMutation {
                 .map(|id| parse_id("attachmentIds", id))
                 .collect::<Result<_, _>>()?,
         };
-        Ok(Message(
+        Ok(Message::new(
             messages::send(ctx.app(), ctx.viewer()?, outgoing).await?,
         ))
     }
@@ -156,14 +158,14 @@ impl MessageMutation {
         id: ID,
         content: String,
     ) -> async_graphql::Result<Message> {
-        Ok(Message(
+        Ok(Message::new(
             messages::edit(ctx.app(), ctx.viewer()?, parse_id("id", &id)?, &content).await?,
         ))
     }
 
     /// Deletes a message (its sender, or a chat admin); it stays in history as deleted.
     async fn delete_message(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Message> {
-        Ok(Message(
+        Ok(Message::new(
             messages::delete(ctx.app(), ctx.viewer()?, parse_id("id", &id)?).await?,
         ))
     }
@@ -176,7 +178,7 @@ impl MessageMutation {
         emoji: String,
     ) -> async_graphql::Result<Message> {
         let id = parse_id("messageId", &message_id)?;
-        Ok(Message(
+        Ok(Message::new(
             reactions::toggle(ctx.app(), ctx.viewer()?, id, &emoji).await?,
         ))
     }

@@ -184,7 +184,7 @@ async fn session_end(app: &crate::app::AppState, viewer: crate::auth::Viewer) ->
             _ = &mut expired => return "token expired",
             event = revocations.recv() => match event {
                 Ok(event) => {
-                    if let Event::SessionsRevoked { only, except, .. } = *event
+                    if let Event::SessionsRevoked { only, except, .. } = event.event
                         && (only == Some(viewer.session_id)
                             || (only.is_none() && except != Some(viewer.session_id)))
                     {

@@ -179,7 +179,11 @@ impl Chat {
         let Some(id) = self.0.last_message_id else {
             return Ok(None);
         };
-        Ok(ctx.loader().load_one(MessageId(id)).await?.map(Message))
+        Ok(ctx
+            .loader()
+            .load_one(MessageId(id))
+            .await?
+            .map(Message::new))
     }
 
     /// Messages from others after the caller's read marker (deleted ones not counted).
@@ -272,7 +276,7 @@ pub async fn message_page(
     let items = page
         .messages
         .into_iter()
-        .map(|m| (cursor::message(m.seq), Message(m)));
+        .map(|m| (cursor::message(m.seq), Message::new(m)));
     let counter =
         Arc::new(move |app| Box::pin(async move { history::count(&app, chat_id).await }) as _);
     Ok(Page::new(items, page.has_previous, page.has_next, counter).with_has_more(page.has_more))

@@ -1,5 +1,7 @@
 //! What subscribers receive: one union, `ChatEvent`, for `chatEvents` and `myEvents`. Events carry
 //! ids (or the message itself); users and chats are loaded when the event is delivered.
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object, SimpleObject, Union};
 use uuid::Uuid;
 
@@ -7,8 +9,8 @@ use super::{Chat, Message, User, chat::load_chat, cursor};
 use crate::{
     entity::chat_member::MemberRole,
     error::AppError,
-    events::Event,
-    graphql::{context::ContextExt, loaders::UserId},
+    events::{Delivered, Event},
+    graphql::loaders::{Source, UserId},
 };
 
 /// Something that happened in a chat, or to me.
@@ -30,14 +32,16 @@ pub enum ChatEvent {
 }
 
 impl ChatEvent {
-    /// The GraphQL form of a bus event (presence has its own subscription).
-    pub fn from_event(event: &Event) -> Option<Self> {
-        Some(match event.clone() {
+    /// The GraphQL form of a bus event (presence has its own subscription). What subscribers
+    /// load to render it comes from the loader shared by all of them (`Source::event`).
+    pub fn from_delivered(delivered: &Arc<Delivered>) -> Option<Self> {
+        let source = Source::event(delivered);
+        Some(match delivered.event.clone() {
             Event::MessageCreated { message } => Self::MessageCreated(MessageCreated {
-                message: Message(message),
+                message: Message(message, source),
             }),
             Event::MessageEdited { message } => Self::MessageEdited(MessageEdited {
-                message: Message(message),
+                message: Message(message, source),
             }),
             Event::MessageDeleted {
                 chat_id,
@@ -47,7 +51,7 @@ impl ChatEvent {
                 message_id: ID(message_id.to_string()),
             }),
             Event::ReactionChanged { message } => Self::ReactionChanged(ReactionChanged {
-                message: Message(message),
+                message: Message(message, source),
             }),
             Event::ReadStatusChanged {
                 chat_id,
@@ -57,6 +61,7 @@ impl ChatEvent {
                 chat_id,
                 user_id,
                 last_read_seq,
+                source,
             }),
             Event::TypingChanged {
                 chat_id,
@@ -66,13 +71,18 @@ impl ChatEvent {
                 chat_id,
                 user_id,
                 is_typing,
+                source,
             }),
-            Event::MemberJoined { chat_id, user_id } => {
-                Self::MemberJoined(MemberJoined { chat_id, user_id })
-            }
-            Event::MemberLeft { chat_id, user_id } => {
-                Self::MemberLeft(MemberLeft { chat_id, user_id })
-            }
+            Event::MemberJoined { chat_id, user_id } => Self::MemberJoined(MemberJoined {
+                chat_id,
+                user_id,
+                source,
+            }),
+            Event::MemberLeft { chat_id, user_id } => Self::MemberLeft(MemberLeft {
+                chat_id,
+                user_id,
+                source,
+            }),
             Event::MemberRoleChanged {
                 chat_id,
                 user_id,
@@ -81,6 +91,7 @@ impl ChatEvent {
                 chat_id,
                 user_id,
                 role,
+                source,
             }),
             Event::ChatUpdated { chat_id } => Self::ChatUpdated(ChatUpdated { chat_id }),
             Event::AddedToChat { chat_id, .. } => Self::AddedToChat(AddedToChat { chat_id }),
@@ -100,8 +111,9 @@ impl ChatEvent {
     }
 }
 
-async fn load_user(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<User> {
-    ctx.loader()
+async fn load_user(ctx: &Context<'_>, source: &Source, id: Uuid) -> async_graphql::Result<User> {
+    source
+        .loader(ctx)
         .load_one(UserId(id))
         .await?
         .map(User::new)
@@ -143,6 +155,7 @@ pub struct ReadStatusChanged {
     chat_id: Uuid,
     user_id: Uuid,
     last_read_seq: i64,
+    source: Source,
 }
 
 /// A member read messages up to a point.
@@ -155,7 +168,7 @@ impl ReadStatusChanged {
 
     /// Who read.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        load_user(ctx, self.user_id).await
+        load_user(ctx, &self.source, self.user_id).await
     }
 
     /// Cursor of the newest message they have read; everything up to it is read by them.
@@ -169,6 +182,7 @@ pub struct TypingChanged {
     chat_id: Uuid,
     user_id: Uuid,
     is_typing: bool,
+    source: Source,
 }
 
 /// Someone started or stopped typing (it stops by itself about 6 s after the last refresh).
@@ -181,7 +195,7 @@ impl TypingChanged {
 
     /// Who.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        load_user(ctx, self.user_id).await
+        load_user(ctx, &self.source, self.user_id).await
     }
 
     /// Whether they are typing now.
@@ -194,6 +208,7 @@ impl TypingChanged {
 pub struct MemberJoined {
     chat_id: Uuid,
     user_id: Uuid,
+    source: Source,
 }
 
 /// Someone joined the chat (or was added).
@@ -206,7 +221,7 @@ impl MemberJoined {
 
     /// Who joined.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        load_user(ctx, self.user_id).await
+        load_user(ctx, &self.source, self.user_id).await
     }
 }
 
@@ -214,6 +229,7 @@ impl MemberJoined {
 pub struct MemberLeft {
     chat_id: Uuid,
     user_id: Uuid,
+    source: Source,
 }
 
 /// Someone left the chat (or was removed). When it is you, the subscription ends after this.
@@ -226,7 +242,7 @@ impl MemberLeft {
 
     /// Who left.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        load_user(ctx, self.user_id).await
+        load_user(ctx, &self.source, self.user_id).await
     }
 }
 
@@ -235,6 +251,7 @@ pub struct MemberRoleChanged {
     chat_id: Uuid,
     user_id: Uuid,
     role: MemberRole,
+    source: Source,
 }
 
 /// A member became admin, member again, or owner.
@@ -247,7 +264,7 @@ impl MemberRoleChanged {
 
     /// Whose role changed.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        load_user(ctx, self.user_id).await
+        load_user(ctx, &self.source, self.user_id).await
     }
 
     /// The new role.

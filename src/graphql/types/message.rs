@@ -9,7 +9,9 @@ use crate::{
     entity::message::{self, MessageKind},
     graphql::{
         context::ContextExt,
-        loaders::{AttachmentsOf, MembersOf, Membership, MessageId, ReactionsOn, UserId},
+        loaders::{
+            AttachmentsOf, Loaders, MembersOf, Membership, MessageId, ReactionsOn, Source, UserId,
+        },
     },
 };
 
@@ -47,8 +49,15 @@ pub struct ReactionGroup {
     pub users: Vec<User>,
 }
 
-/// A message the caller may read.
-pub struct Message(pub message::Model);
+/// A message the caller may read, and where its relations are loaded from.
+pub struct Message(pub message::Model, pub Source);
+
+impl Message {
+    /// A message read in this request.
+    pub fn new(model: message::Model) -> Self {
+        Self(model, Source::default())
+    }
+}
 
 /// A message in a chat.
 #[Object]
@@ -70,7 +79,7 @@ impl Message {
 
     /// Who sent it; null for system messages and deleted accounts.
     async fn sender(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        user(ctx, self.0.sender_id).await
+        user(self.1.loader(ctx), self.0.sender_id).await
     }
 
     /// Text, image, file, audio or system.
@@ -91,7 +100,12 @@ impl Message {
         let Some(id) = self.0.reply_to_id else {
             return Ok(None);
         };
-        Ok(ctx.loader().load_one(MessageId(id)).await?.map(Message))
+        Ok(self
+            .1
+            .loader(ctx)
+            .load_one(MessageId(id))
+            .await?
+            .map(Message::new))
     }
 
     /// The id of the message this one replies to.
@@ -101,7 +115,7 @@ impl Message {
 
     /// For a forwarded copy: who wrote the original.
     async fn forwarded_from(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        user(ctx, self.0.forwarded_from_sender_id).await
+        user(self.1.loader(ctx), self.0.forwarded_from_sender_id).await
     }
 
     /// When the text was last edited.
@@ -116,8 +130,9 @@ impl Message {
 
     /// SENT, DELIVERED (another member fetched it) or READ (another member read it).
     async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<MessageStatus> {
-        let members = ctx
-            .loader()
+        let members = self
+            .1
+            .loader(ctx)
             .load_one(MembersOf(self.0.chat_id))
             .await?
             .unwrap_or_default();
@@ -126,8 +141,9 @@ impl Message {
 
     /// Members (other than the sender) who have read it.
     async fn read_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
-        let members = ctx
-            .loader()
+        let members = self
+            .1
+            .loader(ctx)
             .load_one(MembersOf(self.0.chat_id))
             .await?
             .unwrap_or_default();
@@ -135,7 +151,7 @@ impl Message {
             .into_iter()
             .map(UserId)
             .collect();
-        let users = ctx.loader().load_many(ids.clone()).await?;
+        let users = self.1.loader(ctx).load_many(ids.clone()).await?;
         Ok(ids
             .iter()
             .filter_map(|id| users.get(id).cloned())
@@ -148,15 +164,17 @@ impl Message {
     async fn is_read(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         let viewer = ctx.viewer()?;
         if self.0.sender_id == Some(viewer.user_id) {
-            let members = ctx
-                .loader()
+            let members = self
+                .1
+                .loader(ctx)
                 .load_one(MembersOf(self.0.chat_id))
                 .await?
                 .unwrap_or_default();
             return Ok(reads::status(&self.0, &members) == reads::MessageStatus::Read);
         }
-        let mine = ctx
-            .loader()
+        let mine = self
+            .1
+            .loader(ctx)
             .load_one(Membership {
                 user: viewer.user_id,
                 chat: self.0.chat_id,
@@ -168,13 +186,15 @@ impl Message {
     /// Reactions grouped by emoji, in the order each emoji was first used.
     async fn reactions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ReactionGroup>> {
         let viewer = ctx.viewer()?;
-        let rows = ctx
-            .loader()
+        let rows = self
+            .1
+            .loader(ctx)
             .load_one(ReactionsOn(self.0.id))
             .await?
             .unwrap_or_default();
-        let users = ctx
-            .loader()
+        let users = self
+            .1
+            .loader(ctx)
             .load_many(rows.iter().map(|r| UserId(r.user_id)))
             .await?;
         let mut groups: Vec<ReactionGroup> = Vec::new();
@@ -206,8 +226,9 @@ impl Message {
         if self.0.deleted_at.is_some() {
             return Ok(Vec::new());
         }
-        let files = ctx
-            .loader()
+        let files = self
+            .1
+            .loader(ctx)
             .load_one(AttachmentsOf(self.0.id))
             .await?
             .unwrap_or_default();
@@ -220,9 +241,9 @@ impl Message {
     }
 }
 
-async fn user(ctx: &Context<'_>, id: Option<uuid::Uuid>) -> async_graphql::Result<Option<User>> {
+async fn user(loader: &Loaders, id: Option<uuid::Uuid>) -> async_graphql::Result<Option<User>> {
     let Some(id) = id else {
         return Ok(None);
     };
-    Ok(ctx.loader().load_one(UserId(id)).await?.map(User::new))
+    Ok(loader.load_one(UserId(id)).await?.map(User::new))
 }
