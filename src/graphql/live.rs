@@ -49,13 +49,17 @@ impl LiveSubscription {
         let viewer = *ctx.viewer()?;
         let app = ctx.app().clone();
         let chat_id = parse_id("chatId", &chat_id)?;
-        accounts::ensure_session_active(&app, &viewer).await?;
         let need = if viewer.is_staff {
             Need::Read
         } else {
             Need::Member
         };
-        chat_access(&app, &viewer, chat_id, need).await?;
+        // Boxed: the checks' state would otherwise be part of the stream kept per subscriber.
+        Box::pin(async {
+            accounts::ensure_session_active(&app, &viewer).await?;
+            chat_access(&app, &viewer, chat_id, need).await
+        })
+        .await?;
         let receiver = app.bus.subscribe(Topic::Chat(chat_id));
         Ok(chat_stream(receiver, viewer.user_id))
     }

@@ -124,7 +124,7 @@ async fn serve(
         return;
     }
     let auth = match token_from_payload(init.get("payload")) {
-        Some(token) => auth::from_token(&state.app, &token).await,
+        Some(token) => Box::pin(auth::from_token(&state.app, &token)).await,
         None => {
             AuthState::Rejected("authentication required: put the token in connection_init".into())
         }
@@ -148,7 +148,7 @@ async fn serve(
         spawn_writer(sink, Duration::from_secs(app.config.ws_ping_seconds.max(1)));
     let mut closer = outgoing.clone();
     let revoked = session_end(&app, viewer);
-    presence::connect(&app, user).await;
+    Box::pin(presence::connect(&app, user)).await;
     let connection =
         GraphQLWebSocket::new_with_pair(outgoing, replayed, state.schema.clone(), graphql_protocol)
             .with_data(data)
@@ -163,7 +163,7 @@ async fn serve(
     drop(closer);
     // `outgoing` went away with `serve`: the writer flushes what is queued, then stops.
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
-    presence::disconnect(&app, user).await;
+    Box::pin(presence::disconnect(&app, user)).await;
 }
 
 /// Resolves when the connection's session ends: its token expires, or it is revoked (logout,
@@ -171,7 +171,7 @@ async fn serve(
 /// receiving events at once rather than at its next subscription.
 async fn session_end(app: &crate::app::AppState, viewer: crate::auth::Viewer) -> &'static str {
     let mut revocations = app.bus.subscribe(Topic::User(viewer.user_id));
-    let remaining = match accounts::session_expiry(app, &viewer).await {
+    let remaining = match Box::pin(accounts::session_expiry(app, &viewer)).await {
         Ok(expires_at) => (expires_at - chrono::Utc::now())
             .to_std()
             .unwrap_or_default(),
@@ -193,7 +193,10 @@ async fn session_end(app: &crate::app::AppState, viewer: crate::auth::Viewer) ->
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Missed events might include a revocation: ask the database.
-                    if accounts::ensure_session_active(app, &viewer).await.is_err() {
+                    if Box::pin(accounts::ensure_session_active(app, &viewer))
+                        .await
+                        .is_err()
+                    {
                         return "token revoked";
                     }
                 }
@@ -202,6 +205,10 @@ async fn session_end(app: &crate::app::AppState, viewer: crate::auth::Viewer) ->
         }
     }
 }
+
+// The connection's futures live as long as the socket, and an async fn is as large as its
+// largest await: the database and Redis calls made once (or rarely) are boxed so their state
+// is freed when they finish instead of sizing every idle connection.
 
 /// Owns the socket's write half: forwards what async-graphql sends and adds a WebSocket ping
 /// every `every`, so idle connections survive proxies whichever protocol the client speaks.
