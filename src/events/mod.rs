@@ -113,7 +113,8 @@ pub enum Event {
 #[derive(Debug)]
 pub struct Delivered {
     pub event: Event,
-    /// Filled by the first subscriber that needs it (the GraphQL layer keeps a loader here).
+    /// Filled by the first subscriber that needs it (the GraphQL layer keeps a loader here);
+    /// dropped with the event once the topic's ring buffer (`hub::CAPACITY`) has moved past it.
     pub memo: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 

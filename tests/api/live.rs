@@ -420,6 +420,45 @@ async fn edits_deletes_reactions_reads_and_typing_arrive_as_their_events() {
     }
 }
 
+/// Subscribers render each event with loads shared by all of them for that one event: two
+/// reactions in a row arrive each with the reactions as they were after it, never the first
+/// event's cached state.
+#[tokio::test]
+async fn each_event_is_rendered_with_its_own_state_even_in_quick_succession() {
+    let (app, _dir) = spawn_app().await;
+    let ana = app.register("ana").await;
+    let ben = app.register("ben").await;
+    let cyd = app.register("cyd").await;
+    let group = create_group(&app, &ana.token, "Team", &["ben", "cyd"]).await;
+    let mut sockets = chat_subscribers(&app, [&ana.token, &ben.token], &group).await;
+    let id = send(&app, &ana.token, &group, "react to me").await;
+    for token in [&ben.token, &cyd.token] {
+        app.gql_ok(
+            Some(token),
+            "mutation($id: ID!) { toggleReaction(messageId: $id, emoji: \"👍\") { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    }
+    for socket in &mut sockets {
+        let reacted_by_me = socket.protocol == LEGACY; // the second socket is ben's
+        let created = socket.event("chat").await;
+        assert_eq!(created["message"]["sender"]["id"], ana.id, "{created}");
+        for (count, users) in [
+            (1, json!([{ "id": ben.id }])),
+            (2, json!([{ "id": ben.id }, { "id": cyd.id }])),
+        ] {
+            let reaction = socket.event("chat").await;
+            assert_eq!(
+                reaction["message"]["reactions"],
+                json!([{ "emoji": "👍", "count": count, "reactedByMe": reacted_by_me, "users": users }]),
+                "{}",
+                socket.protocol
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn typing_stops_by_itself_about_six_seconds_after_the_last_refresh() {
     let (app, _dir) = spawn_app().await;
