@@ -38,6 +38,8 @@ pub fn serve(port: u16) -> anyhow::Result<()> {
     })
 }
 
+// The handshake callback's error type is tungstenite's (a whole HTTP response).
+#[allow(clippy::result_large_err)]
 async fn connection(
     stream: tokio::net::TcpStream,
     tx: broadcast::Sender<Utf8Bytes>,

@@ -321,6 +321,25 @@ async fn mark_read(raw: &RawDb, chat: Uuid, user: Uuid, seq: i64) -> anyhow::Res
     Ok(())
 }
 
+/// id, name, last activity, last message id, my role, my read marker.
+type PageRow = (
+    Uuid,
+    Option<String>,
+    DateTime<Utc>,
+    Option<Uuid>,
+    String,
+    i64,
+);
+/// id, kind, content, created at, sender id, sender username.
+type MessageRow = (
+    Uuid,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    Option<Uuid>,
+    Option<String>,
+);
+
 /// Statements the hand-written chat list takes.
 const RAW_CHAT_LIST_STATEMENTS: f64 = 5.0;
 
@@ -336,7 +355,7 @@ async fn raw_chat_list(raw: &RawDb, viewer: Uuid) -> anyhow::Result<()> {
     );
     with_pool!(raw, p => {
         let _: (i64,) = sqlx::query_as(count).bind(viewer).fetch_one(p).await?;
-        let rows: Vec<(Uuid, Option<String>, DateTime<Utc>, Option<Uuid>, String, i64)> =
+        let rows: Vec<PageRow> =
             sqlx::query_as(page).bind(viewer).fetch_all(p).await?;
         let chats: Vec<Uuid> = rows.iter().take(50).map(|r| r.0).collect();
         let last: Vec<Uuid> = rows.iter().take(50).filter_map(|r| r.3).collect();
@@ -381,7 +400,7 @@ async fn raw_history(raw: &RawDb, chat: Uuid, after_seq: i64) -> anyhow::Result<
          ORDER BY m.seq LIMIT 51",
     );
     with_pool!(raw, p => {
-        let rows: Vec<(Uuid, String, Option<String>, DateTime<Utc>, Option<Uuid>, Option<String>)> =
+        let rows: Vec<MessageRow> =
             sqlx::query_as(sql).bind(chat).bind(after_seq).fetch_all(p).await?;
         anyhow::ensure!(rows.len() == 51, "raw history returned {} rows", rows.len());
     });
@@ -396,7 +415,7 @@ async fn raw_history_offset(raw: &RawDb, chat: Uuid, skip: i64) -> anyhow::Resul
          LEFT JOIN users u ON u.id = m.sender_id ORDER BY m.seq DESC",
     );
     with_pool!(raw, p => {
-        let rows: Vec<(Uuid, String, Option<String>, DateTime<Utc>, Option<Uuid>, Option<String>)> =
+        let rows: Vec<MessageRow> =
             sqlx::query_as(sql).bind(chat).bind(skip).fetch_all(p).await?;
         anyhow::ensure!(rows.len() == 50, "raw offset history returned {} rows", rows.len());
     });
