@@ -50,7 +50,7 @@ impl Backend {
         }
     }
 
-    /// Drops the databases earlier runs left behind (a run that was interrupted).
+    /// Drops every `goftgu_bench_*` database: before a run (an interrupted run's) and after it.
     pub async fn drop_leftovers(&self) -> anyhow::Result<()> {
         let Backend::Postgres(admin_url) = self else {
             return Ok(());

@@ -85,6 +85,8 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let redis = std::env::var("TEST_REDIS_URL").ok();
     for backend in &backends {
         eprintln!("== backend: {}", backend.name());
+        // Databases of an interrupted run; this run's own are dropped at its end.
+        backend.drop_leftovers().await?;
         if options.wants("send") {
             send::run(&options, backend, &mut report).await?;
         }
@@ -103,6 +105,9 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 None => eprintln!("cluster: not run (TEST_REDIS_URL is not set)"),
             }
         }
+    }
+    for backend in &backends {
+        backend.drop_leftovers().await?;
     }
     report.elapsed_seconds = started.elapsed().as_secs_f64();
     report.write(&options.out)?;

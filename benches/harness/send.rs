@@ -25,7 +25,6 @@ const SENDERS: [usize; 3] = [1, 8, 64];
 const USERS: usize = 8;
 
 pub async fn run(options: &Options, backend: &Backend, report: &mut Report) -> anyhow::Result<()> {
-    backend.drop_leftovers().await?;
     let dir = tempfile::tempdir()?;
     let url = backend.fresh(dir.path()).await?;
     let server = Goftgu::start(&Launch::new(url.clone(), dir.path().to_path_buf())).await?;
