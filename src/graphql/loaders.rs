@@ -1,9 +1,9 @@
 //! DataLoaders: every relation a list can ask for is fetched in one batched query per kind, so a
 //! page of 50 chats costs the same number of statements as a page of 5. Each HTTP request gets
 //! its own caching loader (lists prefetch into it). Values carried by an event are rendered for
-//! every subscriber with one caching loader per event (`Source`), read when the event is first rendered on this instance.
-//! The schema-wide fallback, used by other WebSocket operations, only batches and never caches,
-//! so it cannot go stale.
+//! every subscriber with one caching loader per event (`Source`), filled when the event is first
+//! rendered on this instance. The schema-wide fallback, used by other WebSocket operations, only
+//! batches and never caches, so it cannot go stale.
 //! Keys are typed so one loader serves every relation.
 use std::{any::Any, collections::HashMap, sync::Arc};
 
