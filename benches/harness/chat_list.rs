@@ -104,19 +104,15 @@ pub async fn run(options: &Options, backend: &Backend, report: &mut Report) -> a
         check["chats"]["nodes"].as_array().map(Vec::len) == Some(50),
         "chat list did not return 50 chats: {check}"
     );
-    let ours = sample(warm, window, || async {
+    // Captures only references, so the same closure serves both measurements.
+    let list = || async {
         api.call(Some(&viewer.token), CHAT_LIST, json!({}))
             .await
             .map(drop)
-    })
-    .await?;
+    };
+    let ours = sample(warm, window, list).await?;
     let theirs = sample(warm, window, || raw_chat_list(&raw, viewer.id)).await?;
-    let statements = statements_of(&server, || async {
-        api.call(Some(&viewer.token), CHAT_LIST, json!({}))
-            .await
-            .map(drop)
-    })
-    .await?;
+    let statements = statements_of(&server, list).await?;
     latency_rows(
         report,
         &scope,
@@ -149,19 +145,14 @@ pub async fn run(options: &Options, backend: &Backend, report: &mut Report) -> a
         "messages(first: 50, after:) {} messages from the newest",
         scale.deep - 50
     );
-    let ours = sample(warm, window, || async {
+    let page = || async {
         api.call(Some(&viewer.token), HISTORY, vars.clone())
             .await
             .map(drop)
-    })
-    .await?;
+    };
+    let ours = sample(warm, window, page).await?;
     let theirs = sample(warm, window, || raw_history(&raw, deep_chat, 50)).await?;
-    let statements = statements_of(&server, || async {
-        api.call(Some(&viewer.token), HISTORY, vars.clone())
-            .await
-            .map(drop)
-    })
-    .await?;
+    let statements = statements_of(&server, page).await?;
     latency_rows(report, &scope, &case, ours, theirs, "");
     report.push(scope.row(
         &case,

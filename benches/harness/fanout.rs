@@ -89,6 +89,15 @@ impl Room {
         })
     }
 
+    /// Sends as the room's sender through `api`.
+    pub fn publisher(&self, api: &Api) -> Publisher {
+        Publisher::Goftgu {
+            api: api.clone(),
+            sender: self.sender.clone(),
+            chat: self.chat,
+        }
+    }
+
     pub fn tokens(&self) -> Vec<String> {
         self.subscribers.iter().map(|u| u.token.clone()).collect()
     }
@@ -259,11 +268,7 @@ pub async fn run(options: &Options, backend: &Backend, report: &mut Report) -> a
     let server = Goftgu::start(&Launch::new(url, dir.path().to_path_buf())).await?;
     let api = Api::new(server.graphql_url());
     let room = Room::create(&api).await?;
-    let goftgu_publisher = Publisher::Goftgu {
-        api: api.clone(),
-        sender: room.sender.clone(),
-        chat: room.chat,
-    };
+    let goftgu_publisher = room.publisher(&api);
     let baseline = BaselineServer::start().await?;
     let baseline_publisher = Publisher::baseline(&baseline).await?;
     let scope = Scope {
@@ -349,11 +354,7 @@ pub async fn run_cluster(
     let b = Goftgu::start(&launch).await?;
     let api = Api::new(a.graphql_url());
     let room = Room::create(&api).await?;
-    let publisher = Publisher::Goftgu {
-        api: api.clone(),
-        sender: room.sender.clone(),
-        chat: room.chat,
-    };
+    let publisher = room.publisher(&api);
     let subs = Subscribers::open(&a.ws_url(), &room.tokens(), room.chat, size).await?;
     let one = measure(&publisher, subs, rate, warm, duration).await?;
     let subs = Subscribers::open(&b.ws_url(), &room.tokens(), room.chat, size).await?;

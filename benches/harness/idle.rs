@@ -24,11 +24,7 @@ pub async fn run(options: &Options, backend: &Backend, report: &mut Report) -> a
     let server = Goftgu::start(&Launch::new(url, dir.path().to_path_buf())).await?;
     let api = Api::new(server.graphql_url());
     let room = Room::create(&api).await?;
-    let publisher = Publisher::Goftgu {
-        api: api.clone(),
-        sender: room.sender.clone(),
-        chat: room.chat,
-    };
+    let publisher = room.publisher(&api);
     let ours = footprint(
         server.pid(),
         &server.ws_url(),

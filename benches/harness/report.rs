@@ -14,6 +14,15 @@ pub enum Better {
     Lower,
 }
 
+impl Better {
+    fn as_str(self) -> &'static str {
+        match self {
+            Better::Higher => "higher",
+            Better::Lower => "lower",
+        }
+    }
+}
+
 /// One measured figure.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
@@ -98,10 +107,7 @@ impl Report {
             row.unit,
             fmt(row.baseline),
             row.ratio,
-            match row.better {
-                Better::Higher => "higher",
-                Better::Lower => "lower",
-            },
+            row.better.as_str(),
             if row.note.is_empty() {
                 String::new()
             } else {
@@ -144,10 +150,7 @@ impl Report {
                 fmt(r.goftgu),
                 fmt(r.baseline),
                 r.ratio,
-                match r.better {
-                    Better::Higher => "higher",
-                    Better::Lower => "lower",
-                },
+                r.better.as_str(),
                 r.baseline_is,
                 r.note
             ));

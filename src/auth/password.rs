@@ -16,10 +16,19 @@ use crate::error::{AppError, AppResult};
 static HASHING: LazyLock<Semaphore> =
     LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
 
+/// Runs one argon2 computation on the blocking pool, once a core is free for it.
+async fn argon2_work<T: Send + 'static>(
+    work: impl FnOnce() -> AppResult<T> + Send + 'static,
+) -> AppResult<T> {
+    let _permit = HASHING.acquire().await.map_err(AppError::internal)?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(AppError::internal)?
+}
+
 /// Hashes a password with argon2id (the crate's default parameters: 19 MiB, 2 passes).
 pub async fn hash(password: String) -> AppResult<String> {
-    let _permit = HASHING.acquire().await.map_err(AppError::internal)?;
-    tokio::task::spawn_blocking(move || {
+    argon2_work(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
@@ -27,18 +36,15 @@ pub async fn hash(password: String) -> AppResult<String> {
             .map_err(AppError::internal)
     })
     .await
-    .map_err(AppError::internal)?
 }
 
 /// Checks a password against a stored PHC hash string.
 pub async fn verify(password: String, phc: String) -> AppResult<bool> {
-    let _permit = HASHING.acquire().await.map_err(AppError::internal)?;
-    tokio::task::spawn_blocking(move || {
+    argon2_work(move || {
         let parsed = PasswordHash::new(&phc).map_err(AppError::internal)?;
         Ok(Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok())
     })
     .await
-    .map_err(AppError::internal)?
 }
