@@ -167,7 +167,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "goftgu is listening");
-        axum::serve(self.listener, self.router)
+        // Handlers see the peer address (`ConnectInfo<SocketAddr>`): rate limits per client.
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await?;
         self.state.db.clone().close().await.ok();
