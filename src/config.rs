@@ -72,9 +72,27 @@ pub struct Config {
     #[arg(long, env = "GOFTGU_MAX_QUERY_DEPTH", default_value_t = 15)]
     pub max_query_depth: usize,
 
-    /// Largest allowed GraphQL query complexity (one point per field).
+    /// Largest allowed GraphQL query complexity (one point per field); also the budget of one
+    /// HTTP request: fields after fragment expansion, summed over a batch.
     #[arg(long, env = "GOFTGU_MAX_QUERY_COMPLEXITY", default_value_t = 1000)]
     pub max_query_complexity: usize,
+
+    /// Most operations in one batched HTTP request.
+    #[arg(long, env = "GOFTGU_MAX_BATCH_OPERATIONS", default_value_t = 10)]
+    pub max_batch_operations: usize,
+
+    /// Answer introspection queries and serve `/schema.graphql` (turn off in production if the
+    /// schema is private).
+    #[arg(long, env = "GOFTGU_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+
+    /// Suggest field names ("did you mean …") in validation errors.
+    #[arg(long, env = "GOFTGU_FIELD_SUGGESTIONS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub field_suggestions: bool,
+
+    /// Serve the GraphiQL page on `GET /graphql`.
+    #[arg(long, env = "GOFTGU_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphiql: bool,
 
     /// Longest accepted message, in characters.
     #[arg(long, env = "GOFTGU_MAX_MESSAGE_LENGTH", default_value_t = 4000)]
@@ -176,6 +194,10 @@ impl fmt::Debug for Config {
             .field("link_ttl_seconds", &self.link_ttl_seconds)
             .field("max_query_depth", &self.max_query_depth)
             .field("max_query_complexity", &self.max_query_complexity)
+            .field("max_batch_operations", &self.max_batch_operations)
+            .field("introspection", &self.introspection)
+            .field("field_suggestions", &self.field_suggestions)
+            .field("graphiql", &self.graphiql)
             .field("max_message_length", &self.max_message_length)
             .field("log_format", &self.log_format)
             .finish()

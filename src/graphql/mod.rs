@@ -1,10 +1,12 @@
 //! The GraphQL API: schema assembly from per-area query, mutation and subscription objects.
 //! Resolvers are thin: who is asking (`ContextExt`), call the domain, map the result.
 mod accounts;
+pub mod budget;
 mod chats;
 pub mod context;
 mod errors;
 mod files;
+pub mod guard;
 mod live;
 pub mod loaders;
 mod messages;
@@ -55,16 +57,24 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
     )
 }
 
-/// The served schema: state attached, error codes normalised, depth and complexity limited.
+/// The served schema: state attached, error codes normalised, documents measured before
+/// validation, depth and complexity limited, introspection and suggestions as configured.
 pub fn build_schema(app: AppState) -> AppSchema {
-    let (depth, complexity) = (app.config.max_query_depth, app.config.max_query_complexity);
-    builder()
+    let config = app.config.clone();
+    let mut schema = builder()
         .data(loaders::uncached(app.clone()))
         .data(app)
         .extension(errors::ErrorCodes)
-        .limit_depth(depth)
-        .limit_complexity(complexity)
-        .finish()
+        .extension(budget::RequestBudget(budget::Budget::from_config(&config)))
+        .limit_depth(config.max_query_depth)
+        .limit_complexity(config.max_query_complexity);
+    if !config.introspection {
+        schema = schema.disable_introspection();
+    }
+    if !config.field_suggestions {
+        schema = schema.disable_suggestions();
+    }
+    schema.finish()
 }
 
 /// The schema in SDL, exactly as served (what `schema.graphql` must contain).

@@ -1,17 +1,19 @@
 //! `POST /graphql` runs operations (JSON, batched JSON); `GET /graphql` serves GraphiQL, or
 //! upgrades to the subscription WebSocket when the client asks for one; `/schema.graphql` is the SDL.
-use async_graphql::{futures_util::TryStreamExt, http::MultipartOptions};
+use async_graphql::{BatchRequest, BatchResponse, http::MultipartOptions};
 use axum::{
     body::Body,
     extract::{FromRequestParts, Request, State, WebSocketUpgrade},
     http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 
-use super::{HttpState, auth, playground, ws};
-use crate::error::AppError;
+use super::{HttpState, auth, multipart, playground, ws};
+use crate::{error::AppError, graphql::budget};
 
 /// Executes a GraphQL request (or batch) as the caller named by the `Authorization` header.
+/// The whole request is measured against one budget before any of it runs, and batch entries run
+/// one after another, so a batch costs what its entries cost in sequence, never more at once.
 pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -20,69 +22,64 @@ pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Body
     let is_multipart = content_type
         .as_deref()
         .is_some_and(|t| t.starts_with("multipart/form-data"));
-    let config = &state.app.config;
-    let parsed = if is_multipart {
-        // Uploads stream through (async-graphql spools files to disk); never buffered whole.
-        let largest = config.max_upload_bytes.max(config.max_music_bytes);
-        let options = MultipartOptions::default()
-            .max_file_size(largest)
-            .max_num_files(MAX_UPLOAD_FILES);
-        let limit = largest * MAX_UPLOAD_FILES + config.max_body_bytes;
-        let reader = limited_stream(body, limit).into_async_read();
-        async_graphql::http::receive_batch_body(content_type, reader, options).await
+    let app = &state.app;
+    let auth = auth::from_headers(app, &headers).await;
+    let mut batch = if is_multipart {
+        // Only signed-in callers upload: refuse before a single file byte is read.
+        if let Err(err) = auth.viewer() {
+            return graphql_refusal(err.status(), err.code(), err.message());
+        }
+        let limits = multipart::Limits {
+            json: app.config.max_body_bytes,
+            file: app.config.max_upload_bytes.max(app.config.max_music_bytes),
+        };
+        let content_type = content_type.unwrap_or_default();
+        match multipart::receive(&content_type, body, limits, app.storage.spool_dir()).await {
+            Ok(batch) => batch,
+            Err(err) => return err.into_response(),
+        }
     } else {
-        let limit = config.max_body_bytes;
+        let limit = app.config.max_body_bytes;
         let bytes = match axum::body::to_bytes(body, limit).await {
             Ok(bytes) => bytes,
             Err(err) => return body_error(err, limit).into_response(),
         };
-        async_graphql::http::receive_batch_body(
+        let parsed = async_graphql::http::receive_batch_body(
             content_type,
             async_graphql::futures_util::io::Cursor::new(bytes),
             MultipartOptions::default().max_num_files(0),
         )
-        .await
-    };
-    let request = match parsed {
-        Ok(request) => request,
-        Err(async_graphql::ParseRequestError::PayloadTooLarge) => {
-            return AppError::PayloadTooLarge("an uploaded file is too large".into())
-                .into_response();
-        }
-        Err(err) if err.to_string().contains(TOO_LARGE) => {
-            return AppError::PayloadTooLarge("request body is too large".into()).into_response();
-        }
-        Err(err) => return request_error(&err.to_string()),
-    };
-    let auth = auth::from_headers(&state.app, &headers).await;
-    let loaders = crate::graphql::loaders::per_request(state.app.clone());
-    let response = state
-        .schema
-        .execute_batch(request.data(auth).data(loaders))
         .await;
-    async_graphql_axum::GraphQLResponse::from(response).into_response()
-}
-
-/// Most files in one GraphQL multipart request.
-const MAX_UPLOAD_FILES: usize = 5;
-const TOO_LARGE: &str = "request body exceeds the limit";
-
-/// The body as a byte stream that fails once more than `limit` bytes arrived.
-fn limited_stream(
-    body: Body,
-    limit: usize,
-) -> impl async_graphql::futures_util::TryStream<Ok = bytes::Bytes, Error = std::io::Error> + Unpin
-{
-    use async_graphql::futures_util::StreamExt;
-    let mut seen = 0usize;
-    body.into_data_stream().map(move |chunk| {
-        let chunk = chunk.map_err(std::io::Error::other)?;
-        seen += chunk.len();
-        if seen > limit {
-            return Err(std::io::Error::other(TOO_LARGE));
+        match parsed {
+            Ok(batch) => batch,
+            Err(err) => {
+                return graphql_refusal(
+                    StatusCode::BAD_REQUEST,
+                    "BAD_USER_INPUT",
+                    &err.to_string(),
+                );
+            }
         }
-        Ok(chunk)
-    })
+    };
+    if let Err(err) = budget::check_batch(&budget::Budget::from_config(&app.config), &mut batch) {
+        return graphql_refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &err.message);
+    }
+    let loaders = crate::graphql::loaders::per_request(app.clone());
+    let response = match batch {
+        BatchRequest::Single(request) => {
+            let request = request.data(auth).data(loaders);
+            BatchResponse::Single(state.schema.execute(request).await)
+        }
+        BatchRequest::Batch(requests) => {
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                let request = request.data(auth.clone()).data(loaders.clone());
+                responses.push(state.schema.execute(request).await);
+            }
+            BatchResponse::Batch(responses)
+        }
+    };
+    async_graphql_axum::GraphQLResponse::from(response).into_response()
 }
 
 /// GraphiQL for browsers; the subscription socket for WebSocket clients that connect to `/graphql`.
@@ -93,7 +90,11 @@ pub async fn get_or_upgrade(State(state): State<HttpState>, request: Request) ->
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if !wants_upgrade {
-        return Html(playground::page()).into_response();
+        if !state.app.config.graphiql {
+            return AppError::NotFound("GraphiQL is turned off on this server".into())
+                .into_response();
+        }
+        return playground::response();
     }
     let (mut parts, _body) = request.into_parts();
     match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
@@ -102,12 +103,17 @@ pub async fn get_or_upgrade(State(state): State<HttpState>, request: Request) ->
     }
 }
 
-/// The schema in SDL, for code generators.
-pub async fn sdl() -> impl IntoResponse {
+/// The schema in SDL, for code generators (not published when introspection is off).
+pub async fn sdl(State(state): State<HttpState>) -> Response {
+    if !state.app.config.introspection {
+        return AppError::NotFound("introspection is turned off on this server".into())
+            .into_response();
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         crate::graphql::sdl(),
     )
+        .into_response()
 }
 
 fn body_error(err: axum::Error, limit: usize) -> AppError {
@@ -121,10 +127,10 @@ fn body_error(err: axum::Error, limit: usize) -> AppError {
     }
 }
 
-/// A request that is not GraphQL at all: 400 with a GraphQL-shaped error, as clients expect.
-fn request_error(message: &str) -> Response {
+/// A request refused before it runs: the status, with a GraphQL-shaped error as clients expect.
+fn graphql_refusal(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({
-        "errors": [{ "message": message, "extensions": { "code": "BAD_USER_INPUT" } }]
+        "errors": [{ "message": message, "extensions": { "code": code } }]
     });
-    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+    (status, axum::Json(body)).into_response()
 }

@@ -5,6 +5,7 @@ mod downloads;
 mod graphql;
 mod health;
 mod metrics;
+mod multipart;
 mod playground;
 mod uploads;
 mod ws;

@@ -1,6 +1,15 @@
 //! GraphiQL at `GET /graphql`, preloaded with the example operations in `playground/`.
-//! Every `.graphql` file there must be listed in `EXAMPLES` (a test checks it).
+//! Every `.graphql` file there must be listed in `EXAMPLES` (a test checks it). The page is sent
+//! with a Content-Security-Policy that allows its one inline script by hash, the GraphiQL assets'
+//! host, and connections to this server only; it may not be framed.
 use std::sync::OnceLock;
+
+use axum::{
+    http::header,
+    response::{Html, IntoResponse, Response},
+};
+use base64::Engine;
+use sha2::Digest;
 
 /// The example operations, in tab order.
 pub const EXAMPLES: &[(&str, &str)] = &[
@@ -95,4 +104,69 @@ pub fn page() -> &'static str {
             .replace("</", "<\\/");
         TEMPLATE.replace(PLACEHOLDER, &json)
     })
+}
+
+/// Where the page loads React and GraphiQL from.
+const ASSET_HOST: &str = "https://unpkg.com";
+
+/// The page with its security headers.
+pub fn response() -> Response {
+    static POLICY: OnceLock<String> = OnceLock::new();
+    let policy = POLICY.get_or_init(|| content_security_policy(page()));
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, policy.as_str()),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Html(page()),
+    )
+        .into_response()
+}
+
+/// Scripts: the asset host and the page's inline scripts by their SHA-256, nothing else.
+fn content_security_policy(page: &str) -> String {
+    let hashes: Vec<String> = inline_scripts(page)
+        .map(|script| {
+            let digest = sha2::Sha256::digest(script.as_bytes());
+            format!(
+                "'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            )
+        })
+        .collect();
+    format!(
+        "default-src 'none'; script-src {ASSET_HOST} {}; style-src {ASSET_HOST} 'unsafe-inline'; \
+         img-src 'self' data: {ASSET_HOST}; font-src {ASSET_HOST} data:; connect-src 'self'; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        hashes.join(" ")
+    )
+}
+
+/// The bodies of `<script>` elements without a `src`.
+fn inline_scripts(page: &str) -> impl Iterator<Item = &str> {
+    page.split("<script>")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("</script>").map(|(body, _)| body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_names_the_inline_script_by_hash() {
+        let page = "<script src=\"x\"></script><script>alert(1)</script>";
+        assert_eq!(inline_scripts(page).collect::<Vec<_>>(), ["alert(1)"]);
+        let policy = content_security_policy(page);
+        // sha256("alert(1)") in base64.
+        assert!(
+            policy.contains("'sha256-bhHHL3z2vDgxUt0W3dWQOrprscmda2Y5pLsLg4GF+pI='"),
+            "{policy}"
+        );
+        assert!(policy.contains("frame-ancestors 'none'"));
+        assert!(policy.starts_with("default-src 'none'; script-src https://unpkg.com 'sha256-"));
+    }
 }

@@ -28,6 +28,10 @@ use crate::{
 
 /// Longest text part accepted next to the file (captions, titles, ids).
 const TEXT_PART_MAX: usize = 16 * 1024;
+/// All text parts of one request together: a few small fields, never a buffer for arbitrary data.
+const TEXT_PARTS_TOTAL_MAX: usize = 32 * 1024;
+/// Most text parts beside the file.
+const TEXT_PARTS_MAX: usize = 8;
 
 /// The `file` part, received into storage, and the small text parts beside it.
 struct Form {
@@ -45,6 +49,7 @@ async fn read_form(
     })?;
     let mut file = None;
     let mut text = HashMap::new();
+    let mut text_bytes = 0usize;
     loop {
         let field = multipart.next_field().await.map_err(|e| {
             AppError::bad_input("file", format!("malformed or cut-off multipart body: {e}"))
@@ -56,17 +61,30 @@ async fn read_form(
             file =
                 Some(files::receive(&app.storage, &mut field, limit, file_name.as_deref()).await?);
         } else {
+            if text.len() >= TEXT_PARTS_MAX {
+                return Err(AppError::bad_input(
+                    &name,
+                    format!("at most {TEXT_PARTS_MAX} text parts beside the file"),
+                ));
+            }
             let mut value = Vec::new();
             while let Some(chunk) = field.next().await {
                 let chunk =
                     chunk.map_err(|e| AppError::bad_input(&name, format!("cut-off part: {e}")))?;
-                if value.len() + chunk.len() > TEXT_PART_MAX {
+                text_bytes += chunk.len();
+                if value.len() + chunk.len() > TEXT_PART_MAX || text_bytes > TEXT_PARTS_TOTAL_MAX {
                     return Err(AppError::bad_input(&name, format!("{name} is too long")));
                 }
                 value.extend_from_slice(&chunk);
             }
             let value = String::from_utf8(value)
                 .map_err(|_| AppError::bad_input(&name, "not UTF-8 text"))?;
+            if value.contains('\0') {
+                return Err(AppError::bad_input(
+                    &name,
+                    "text must not contain NUL characters (U+0000)",
+                ));
+            }
             text.insert(name, value);
         }
     }

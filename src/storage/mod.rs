@@ -57,6 +57,11 @@ impl Storage {
         Ok(Self { files, tmp })
     }
 
+    /// Where unnamed spool files of GraphQL multipart uploads are created (same disk as `files`).
+    pub fn spool_dir(&self) -> &Path {
+        &self.tmp
+    }
+
     /// A fresh temporary file for an incoming upload.
     pub async fn temp(&self) -> std::io::Result<TempFile> {
         let path = self.tmp.join(format!("{}.part", Uuid::new_v4()));
