@@ -10,7 +10,9 @@ use uuid::Uuid;
 use super::{
     Viewer,
     access::{ChatAccess, Need, chat_access},
-    in_transaction, members, users, validate,
+    in_transaction, members,
+    paging::fetch_page,
+    users, validate,
 };
 use crate::{
     app::AppState,
@@ -218,14 +220,10 @@ pub async fn page_by_activity(
                 ),
         );
     }
-    let mut chats = query
+    let query = query
         .order_by_desc(chat::Column::LastActivityAt)
-        .order_by_desc(chat::Column::Id)
-        .limit(first + 1)
-        .all(&app.db)
-        .await?;
-    let has_next = chats.len() as u64 > first;
-    chats.truncate(first as usize);
+        .order_by_desc(chat::Column::Id);
+    let (chats, has_next) = fetch_page(query, first, &app.db).await?;
     Ok(ChatPage { chats, has_next })
 }
 

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{
     Viewer,
     access::{Need, chat_access},
+    paging::fetch_page,
     reads, validate,
 };
 use crate::{
@@ -115,13 +116,8 @@ pub async fn list(
             if let Some(after) = after {
                 query = query.filter(message::Column::Seq.gt(after));
             }
-            let mut messages = query
-                .order_by_asc(message::Column::Seq)
-                .limit(first + 1)
-                .all(&app.db)
-                .await?;
-            let has_next = messages.len() as u64 > first;
-            messages.truncate(first as usize);
+            let query = query.order_by_asc(message::Column::Seq);
+            let (messages, has_next) = fetch_page(query, first, &app.db).await?;
             let has_previous = after.is_some_and(|a| a > 0);
             MessagePage {
                 messages,
@@ -135,13 +131,8 @@ pub async fn list(
             if let Some(before) = before {
                 query = query.filter(message::Column::Seq.lt(before));
             }
-            let mut messages = query
-                .order_by_desc(message::Column::Seq)
-                .limit(last + 1)
-                .all(&app.db)
-                .await?;
-            let has_previous = messages.len() as u64 > last;
-            messages.truncate(last as usize);
+            let query = query.order_by_desc(message::Column::Seq);
+            let (mut messages, has_previous) = fetch_page(query, last, &app.db).await?;
             messages.reverse();
             let has_next = before.is_some_and(|b| b <= access.chat.last_seq);
             MessagePage {
@@ -152,14 +143,8 @@ pub async fn list(
             }
         }
         Paging::Offset { skip, limit } => {
-            let mut messages = base
-                .order_by_desc(message::Column::Seq)
-                .offset(skip)
-                .limit(limit + 1)
-                .all(&app.db)
-                .await?;
-            let has_previous = messages.len() as u64 > limit;
-            messages.truncate(limit as usize);
+            let query = base.order_by_desc(message::Column::Seq).offset(skip);
+            let (mut messages, has_previous) = fetch_page(query, limit, &app.db).await?;
             messages.reverse();
             MessagePage {
                 messages,
@@ -211,14 +196,7 @@ pub async fn search(
     if let Some(after) = after {
         query = query.filter(message::Column::Id.lt(after));
     }
-    let mut found = query
-        .order_by_desc(message::Column::Id)
-        .limit(first + 1)
-        .all(&app.db)
-        .await?;
-    let has_next = found.len() as u64 > first;
-    found.truncate(first as usize);
-    Ok((found, has_next))
+    fetch_page(query.order_by_desc(message::Column::Id), first, &app.db).await
 }
 
 /// How many messages `search` matches in all.

@@ -9,6 +9,7 @@ pub mod history;
 pub mod members;
 pub mod messages;
 pub mod music;
+pub mod paging;
 pub mod presence;
 pub mod reactions;
 pub mod reads;

@@ -3,8 +3,7 @@
 //! which removes its file too.
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
     sea_query::{Expr, ExprTrait, Query},
 };
 use uuid::Uuid;
@@ -13,6 +12,7 @@ use super::{
     Viewer,
     access::{Need, chat_access},
     files::{self, Accept, Owner, Received},
+    paging::fetch_page,
     validate,
 };
 use crate::{
@@ -160,13 +160,8 @@ pub async fn list(
     if let Some(after) = after {
         query = query.filter(track::Column::Id.lt(after));
     }
-    let mut tracks = query
-        .order_by_desc(track::Column::Id)
-        .limit(first + 1)
-        .all(&app.db)
-        .await?;
-    let has_next = tracks.len() as u64 > first;
-    tracks.truncate(first as usize);
+    let (tracks, has_next) =
+        fetch_page(query.order_by_desc(track::Column::Id), first, &app.db).await?;
     let files = file::Entity::find()
         .filter(file::Column::Id.is_in(tracks.iter().map(|t| t.file_id).collect::<Vec<_>>()))
         .all(&app.db)

@@ -1,11 +1,11 @@
 //! Looking people up: by id, and a paged search by username, full name or exact email.
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 use uuid::Uuid;
 
-use super::{Viewer, validate};
+use super::{Viewer, paging::fetch_page, validate};
 use crate::{
     app::AppState,
     entity::user,
@@ -46,13 +46,8 @@ pub async fn search(
     if let Some(after) = after {
         query = query.filter(user::Column::UsernameKey.gt(after));
     }
-    let mut users = query
-        .order_by_asc(user::Column::UsernameKey)
-        .limit(first + 1)
-        .all(&app.db)
-        .await?;
-    let has_next = users.len() as u64 > first;
-    users.truncate(first as usize);
+    let query = query.order_by_asc(user::Column::UsernameKey);
+    let (users, has_next) = fetch_page(query, first, &app.db).await?;
     Ok(UserPage { users, has_next })
 }
 

@@ -109,3 +109,79 @@ pub fn like_pattern_contains(text: &str) -> String {
     out.push('%');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_3_to_32_letters_digits_or_underscores_starting_with_a_letter() {
+        for ok in ["ana", "Sara_99", &"a".repeat(32)] {
+            assert_eq!(username("username", ok).unwrap(), ok);
+        }
+        for bad in ["ab", &"a".repeat(33), "9lives", "_x_", "سارا", "a b", "a-b"] {
+            let err = username("username", bad).unwrap_err();
+            assert_eq!(
+                (err.code(), err.field()),
+                ("BAD_USER_INPUT", Some("username")),
+                "{bad}"
+            );
+        }
+        assert_eq!(username_key("Sara_99"), "sara_99");
+    }
+
+    #[test]
+    fn emails_are_trimmed_lower_cased_and_need_a_dotted_domain() {
+        assert_eq!(
+            email("email", "  Sara@Example.COM ").unwrap(),
+            "sara@example.com"
+        );
+        for bad in [
+            "sara",
+            "sara@localhost",
+            "sara@example.",
+            "@example.com",
+            "a@@b.c",
+        ] {
+            assert!(email("email", bad).is_err(), "{bad}");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(email("email", &long).is_err());
+    }
+
+    #[test]
+    fn passwords_count_characters_not_bytes() {
+        assert!(password("password", "1234567").is_err());
+        assert!(password("password", "12345678").is_ok());
+        assert!(password("password", &"ж".repeat(128)).is_ok());
+        assert!(password("password", &"ж".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn optional_text_trims_treats_empty_as_none_and_refuses_control_characters() {
+        assert_eq!(
+            optional_text("bio", Some("  hi  "), 10).unwrap().as_deref(),
+            Some("hi")
+        );
+        assert_eq!(optional_text("bio", Some("   "), 10).unwrap(), None);
+        assert_eq!(optional_text("bio", None, 10).unwrap(), None);
+        assert!(optional_text("bio", Some("line\nnext"), 20).is_ok());
+        assert!(optional_text("bio", Some("bell\u{7}"), 20).is_err());
+        assert!(optional_text("bio", Some("abcdef"), 5).is_err());
+    }
+
+    #[test]
+    fn page_sizes_outside_the_range_name_the_argument() {
+        assert_eq!(page_size("first", 1, 100).unwrap(), 1);
+        assert_eq!(page_size("first", 100, 100).unwrap(), 100);
+        for bad in [0, -1, 101] {
+            let err = page_size("first", bad, 100).unwrap_err();
+            assert_eq!(err.field(), Some("first"));
+        }
+    }
+
+    #[test]
+    fn like_patterns_match_wildcards_literally() {
+        assert_eq!(like_pattern_contains("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+}

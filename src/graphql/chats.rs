@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, Object};
 
 use super::{
     context::ContextExt,
-    types::{Chat, Page, chat::prefetch_list, cursor, parse_id},
+    types::{Chat, Page, chat_prefetch::prefetch_list, cursor, parse_id},
 };
 use crate::{
     domain::{
@@ -59,6 +59,41 @@ fn chat_page(page: ChatPage, after: bool, counter: super::types::Counter) -> Pag
 
 fn page_size(first: Option<i32>) -> u64 {
     first.map_or(20, |f| u64::try_from(f).unwrap_or(0))
+}
+
+/// What a member mutation does to one member of a chat.
+enum MemberChange {
+    Remove,
+    Admin(bool),
+    Muted(bool),
+}
+
+/// The member mutations: parse both ids, apply the change in the domain, answer `true`.
+async fn change_member(
+    ctx: &Context<'_>,
+    chat_id: ID,
+    user_id: ID,
+    change: MemberChange,
+) -> async_graphql::Result<bool> {
+    let (chat, user) = (parse_id("chatId", &chat_id)?, parse_id("userId", &user_id)?);
+    let (app, viewer) = (ctx.app(), ctx.viewer()?);
+    match change {
+        MemberChange::Remove => members::remove_member(app, viewer, chat, user).await?,
+        MemberChange::Admin(admin) => members::set_admin(app, viewer, chat, user, admin).await?,
+        MemberChange::Muted(muted) => members::set_muted(app, viewer, chat, user, muted).await?,
+    }
+    Ok(true)
+}
+
+async fn set_archived(
+    ctx: &Context<'_>,
+    chat_id: ID,
+    archived: bool,
+) -> async_graphql::Result<Chat> {
+    let id = parse_id("chatId", &chat_id)?;
+    Ok(Chat(
+        chats::set_archived(ctx.app(), ctx.viewer()?, id, archived).await?,
+    ))
 }
 
 /// Chat and room queries.
@@ -203,9 +238,7 @@ impl ChatMutation {
         chat_id: ID,
         user_id: ID,
     ) -> async_graphql::Result<bool> {
-        let (chat, user) = (parse_id("chatId", &chat_id)?, parse_id("userId", &user_id)?);
-        members::remove_member(ctx.app(), ctx.viewer()?, chat, user).await?;
-        Ok(true)
+        change_member(ctx, chat_id, user_id, MemberChange::Remove).await
     }
 
     /// Makes a member an admin (admins).
@@ -215,9 +248,7 @@ impl ChatMutation {
         chat_id: ID,
         user_id: ID,
     ) -> async_graphql::Result<bool> {
-        let (chat, user) = (parse_id("chatId", &chat_id)?, parse_id("userId", &user_id)?);
-        members::set_admin(ctx.app(), ctx.viewer()?, chat, user, true).await?;
-        Ok(true)
+        change_member(ctx, chat_id, user_id, MemberChange::Admin(true)).await
     }
 
     /// Makes an admin a plain member again (admins; the owner cannot be demoted).
@@ -227,9 +258,7 @@ impl ChatMutation {
         chat_id: ID,
         user_id: ID,
     ) -> async_graphql::Result<bool> {
-        let (chat, user) = (parse_id("chatId", &chat_id)?, parse_id("userId", &user_id)?);
-        members::set_admin(ctx.app(), ctx.viewer()?, chat, user, false).await?;
-        Ok(true)
+        change_member(ctx, chat_id, user_id, MemberChange::Admin(false)).await
     }
 
     /// Leaves a group or room; an owner's ownership passes to the oldest admin, else the oldest member.
@@ -240,28 +269,12 @@ impl ChatMutation {
 
     /// Archives a chat for the caller only.
     async fn archive_chat(&self, ctx: &Context<'_>, chat_id: ID) -> async_graphql::Result<Chat> {
-        Ok(Chat(
-            chats::set_archived(
-                ctx.app(),
-                ctx.viewer()?,
-                parse_id("chatId", &chat_id)?,
-                true,
-            )
-            .await?,
-        ))
+        set_archived(ctx, chat_id, true).await
     }
 
     /// Brings an archived chat back into the caller's list.
     async fn unarchive_chat(&self, ctx: &Context<'_>, chat_id: ID) -> async_graphql::Result<Chat> {
-        Ok(Chat(
-            chats::set_archived(
-                ctx.app(),
-                ctx.viewer()?,
-                parse_id("chatId", &chat_id)?,
-                false,
-            )
-            .await?,
-        ))
+        set_archived(ctx, chat_id, false).await
     }
 
     /// Mutes or unmutes a member (admins); muted members cannot post.
@@ -272,9 +285,7 @@ impl ChatMutation {
         user_id: ID,
         muted: bool,
     ) -> async_graphql::Result<bool> {
-        let (chat, user) = (parse_id("chatId", &chat_id)?, parse_id("userId", &user_id)?);
-        members::set_muted(ctx.app(), ctx.viewer()?, chat, user, muted).await?;
-        Ok(true)
+        change_member(ctx, chat_id, user_id, MemberChange::Muted(muted)).await
     }
 
     /// Creates a room with the caller as owner.

@@ -6,9 +6,9 @@ use async_graphql::{Context, ID, InputObject, Object};
 use super::{
     context::ContextExt,
     types::{
-        Message, Page,
-        chat::{HistoryArgs, message_page},
-        cursor, parse_id,
+        Message, Page, cursor,
+        history_page::{HistoryArgs, message_page},
+        parse_id,
     },
 };
 use crate::domain::{

@@ -2,6 +2,7 @@
 //! test with a fresh database (SQLite, or PostgreSQL when TEST_DATABASE_URL is set), driven through
 //! real HTTP and WebSocket clients.
 mod accounts;
+mod anonymous;
 mod authz;
 mod chats;
 mod cluster;

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
-use super::{Message, Page, User, cursor};
+use super::{
+    Message, Page, User, cursor,
+    history_page::{HistoryArgs, message_page},
+};
 use crate::{
-    domain::{
-        history::{self, Paging},
-        validate,
-    },
+    domain::validate,
     entity::{
         chat::{self, ChatKind},
         chat_member::{self, MemberRole},
@@ -237,51 +237,6 @@ impl Chat {
     }
 }
 
-/// Connection arguments of a history query.
-pub struct HistoryArgs {
-    pub first: Option<i32>,
-    pub after: Option<String>,
-    pub last: Option<i32>,
-    pub before: Option<String>,
-    pub limit: Option<i32>,
-    pub skip: Option<i32>,
-}
-
-/// A page of a chat's history as a connection.
-pub async fn message_page(
-    ctx: &Context<'_>,
-    chat_id: uuid::Uuid,
-    args: HistoryArgs,
-) -> async_graphql::Result<Page<Message>> {
-    let viewer = ctx.viewer()?;
-    let after = args
-        .after
-        .as_deref()
-        .map(|c| cursor::decode_message("after", c))
-        .transpose()?;
-    let before = args
-        .before
-        .as_deref()
-        .map(|c| cursor::decode_message("before", c))
-        .transpose()?;
-    let paging = Paging::from_args(
-        args.first.map(i64::from),
-        after,
-        args.last.map(i64::from),
-        before,
-        args.limit.map(i64::from),
-        args.skip.map(i64::from),
-    )?;
-    let page = history::list(ctx.app(), viewer, chat_id, paging).await?;
-    let items = page
-        .messages
-        .into_iter()
-        .map(|m| (cursor::message(m.seq), Message::new(m)));
-    let counter =
-        Arc::new(move |app| Box::pin(async move { history::count(&app, chat_id).await }) as _);
-    Ok(Page::new(items, page.has_previous, page.has_next, counter).with_has_more(page.has_more))
-}
-
 /// Someone's membership in a chat.
 pub struct ChatMember(pub chat_member::Model);
 
@@ -320,91 +275,4 @@ pub async fn load_chat(ctx: &Context<'_>, id: uuid::Uuid) -> async_graphql::Resu
         .await?
         .map(Chat)
         .ok_or_else(|| AppError::NotFound("chat not found".into()).into())
-}
-
-/// Loads, in one batch per relation, everything the selection asks of a page of chats, so the
-/// per-chat field resolvers hit the request's cache: a page of 50 chats costs the same number
-/// of statements as a page of 5, whatever the timing.
-pub async fn prefetch_list(ctx: &Context<'_>, chats: &[chat::Model]) -> async_graphql::Result<()> {
-    use async_graphql::futures_util::future::try_join5;
-
-    let look = ctx.look_ahead();
-    let nodes = [look.field("nodes"), look.field("edges").field("node")];
-    let wants = |field: &str| nodes.iter().any(|n| n.field(field).exists());
-    let wants_sender = nodes
-        .iter()
-        .any(|n| n.field("lastMessage").field("sender").exists());
-    let user = ctx.viewer()?.user_id;
-    let loader = ctx.loader();
-    let ids: Vec<uuid::Uuid> = chats.iter().map(|c| c.id).collect();
-    let last_ids: Vec<MessageId> = chats
-        .iter()
-        .filter_map(|c| c.last_message_id)
-        .map(MessageId)
-        .collect();
-    let mine = || ids.iter().map(|&chat| Membership { user, chat });
-
-    let members_needed = wants("members") || wants("title");
-    let (members, _, _, _, last) = try_join5(
-        async {
-            if members_needed {
-                loader.load_many(ids.iter().map(|&c| MembersOf(c))).await
-            } else {
-                Ok(Default::default())
-            }
-        },
-        async {
-            if wants("myRole") || wants("archived") || wants("isMuted") {
-                loader.load_many(mine()).await.map(|_| ())
-            } else {
-                Ok(())
-            }
-        },
-        async {
-            if wants("unreadCount") {
-                loader
-                    .load_many(ids.iter().map(|&chat| Unread { user, chat }))
-                    .await
-                    .map(|_| ())
-            } else {
-                Ok(())
-            }
-        },
-        async {
-            if wants("memberCount") {
-                loader
-                    .load_many(ids.iter().map(|&c| MemberCountOf(c)))
-                    .await
-                    .map(|_| ())
-            } else {
-                Ok(())
-            }
-        },
-        async {
-            if wants("lastMessage") {
-                loader.load_many(last_ids.clone()).await
-            } else {
-                Ok(Default::default())
-            }
-        },
-    )
-    .await?;
-    let owners = if wants("owner") {
-        loader.load_many(ids.iter().map(|&c| OwnerOf(c))).await?
-    } else {
-        Default::default()
-    };
-    let mut users: Vec<UserId> = members
-        .values()
-        .flatten()
-        .map(|m| UserId(m.user_id))
-        .collect();
-    users.extend(owners.values().map(|m| UserId(m.user_id)));
-    if wants_sender {
-        users.extend(last.values().filter_map(|m| m.sender_id).map(UserId));
-    }
-    if !users.is_empty() {
-        loader.load_many(users).await?;
-    }
-    Ok(())
 }

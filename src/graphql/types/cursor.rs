@@ -75,3 +75,50 @@ pub fn decode_index(field: &str, cursor: &str) -> AppResult<usize> {
         .parse()
         .map_err(|_| AppError::bad_input(field, format!("{field} is not a valid cursor")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(err: AppError) -> Option<String> {
+        err.field().map(str::to_owned)
+    }
+
+    #[test]
+    fn every_cursor_round_trips() {
+        assert_eq!(decode_message("after", &message(42)).unwrap(), 42);
+        let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let id = Uuid::now_v7();
+        assert_eq!(decode_chat("after", &chat(at, id)).unwrap(), (at, id));
+        assert_eq!(decode_id("after", &self::id(id)).unwrap(), id);
+        assert_eq!(decode_index("after", &index(7)).unwrap(), 7);
+    }
+
+    #[test]
+    fn cursors_are_opaque_and_url_safe() {
+        let cursor = chat(Utc::now(), Uuid::now_v7());
+        assert!(
+            cursor
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert!(!message(1).contains('1'));
+    }
+
+    #[test]
+    fn a_cursor_of_another_kind_or_garbage_names_the_argument() {
+        let err = decode_message("before", &index(3)).unwrap_err();
+        assert_eq!(err.code(), "BAD_USER_INPUT");
+        assert_eq!(field_of(err).as_deref(), Some("before"));
+        for garbage in [
+            "",
+            "!!!",
+            &URL_SAFE_NO_PAD.encode("c123"),
+            &URL_SAFE_NO_PAD.encode("mxyz"),
+        ] {
+            assert!(decode_message("after", garbage).is_err(), "{garbage}");
+            assert!(decode_chat("after", garbage).is_err(), "{garbage}");
+        }
+        assert!(decode_id("after", &URL_SAFE_NO_PAD.encode("inot-a-uuid")).is_err());
+    }
+}

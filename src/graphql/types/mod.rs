@@ -1,9 +1,11 @@
 //! GraphQL output types and the helpers that map ids and cursors.
 pub mod chat;
+pub mod chat_prefetch;
 mod connection;
 pub mod cursor;
 pub mod event;
 mod file;
+pub mod history_page;
 mod message;
 mod user;
 
