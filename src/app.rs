@@ -17,7 +17,7 @@ use crate::{
     db,
     domain::{presence, typing},
     events::Bus,
-    graphql, http,
+    graphql, http, server,
     storage::Storage,
 };
 
@@ -168,12 +168,8 @@ impl Application {
     ) -> std::io::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "goftgu is listening");
         // Handlers see the peer address (`ConnectInfo<SocketAddr>`): rate limits per client.
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let timeouts = server::Timeouts::from_config(&self.state.config);
+        server::serve(self.listener, self.router, timeouts, shutdown).await;
         self.state.db.clone().close().await.ok();
         tracing::info!("goftgu stopped");
         Ok(())

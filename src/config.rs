@@ -40,6 +40,42 @@ pub struct Config {
     #[arg(long, env = "GOFTGU_WS_PING_SECONDS", default_value_t = 30)]
     pub ws_ping_seconds: u64,
 
+    /// Most operations (subscriptions) active at once on one WebSocket; one more is refused
+    /// with a per-operation `RATE_LIMITED` error and the socket stays open.
+    #[arg(
+        long,
+        env = "GOFTGU_MAX_SUBSCRIPTIONS_PER_SOCKET",
+        default_value_t = 100
+    )]
+    pub max_subscriptions_per_socket: usize,
+
+    /// Most WebSockets one user may hold open on one instance; one more is closed with 1008.
+    #[arg(long, env = "GOFTGU_MAX_SOCKETS_PER_USER", default_value_t = 20)]
+    pub max_sockets_per_user: usize,
+
+    /// Most WebSockets one instance holds open; one more upgrade is answered 503.
+    #[arg(long, env = "GOFTGU_MAX_SOCKETS", default_value_t = 10_000)]
+    pub max_sockets: usize,
+
+    /// Seconds a client has to send a request's headers, counted from the connection's start
+    /// (or, on a kept-alive connection, from the first byte of the next request).
+    #[arg(long, env = "GOFTGU_HEADER_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub header_timeout_seconds: u64,
+
+    /// Seconds an idle keep-alive connection stays open waiting for its next request.
+    #[arg(long, env = "GOFTGU_KEEP_ALIVE_SECONDS", default_value_t = 60)]
+    pub keep_alive_seconds: u64,
+
+    /// Seconds a request body may go without a byte arriving; also the grace period before the
+    /// minimum body rate applies.
+    #[arg(long, env = "GOFTGU_BODY_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub body_timeout_seconds: u64,
+
+    /// Slowest accepted average request body rate after the grace period, in bytes per second
+    /// (0: no rate check, only the stall bound).
+    #[arg(long, env = "GOFTGU_MIN_BODY_BYTES_PER_SECOND", default_value_t = 1024)]
+    pub min_body_bytes_per_second: u64,
+
     /// Secret for signing access tokens; default: generated once and kept in `<data-dir>/jwt_secret`.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -178,6 +214,16 @@ impl fmt::Debug for Config {
             .field("redis", &self.redis_url.as_deref().map(redact_url))
             .field("redis_prefix", &self.redis_prefix)
             .field("ws_ping_seconds", &self.ws_ping_seconds)
+            .field(
+                "max_subscriptions_per_socket",
+                &self.max_subscriptions_per_socket,
+            )
+            .field("max_sockets_per_user", &self.max_sockets_per_user)
+            .field("max_sockets", &self.max_sockets)
+            .field("header_timeout_seconds", &self.header_timeout_seconds)
+            .field("keep_alive_seconds", &self.keep_alive_seconds)
+            .field("body_timeout_seconds", &self.body_timeout_seconds)
+            .field("min_body_bytes_per_second", &self.min_body_bytes_per_second)
             .field(
                 "jwt_secret",
                 &if self.jwt_secret.is_some() {

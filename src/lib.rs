@@ -23,6 +23,8 @@ pub mod graphql;
 pub mod http;
 /// Allocator settings applied at start-up.
 pub mod memory;
+/// The serving loop: connections with header, keep-alive and body timeouts.
+pub mod server;
 /// Where uploaded bytes live.
 pub mod storage;
 /// Logging set-up.

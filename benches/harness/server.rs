@@ -57,6 +57,10 @@ impl Goftgu {
             .env("DATABASE_URL", &launch.database_url)
             .env("JWT_SECRET", &launch.jwt_secret)
             .env("GOFTGU_REDIS_PREFIX", &launch.redis_prefix)
+            // The scenarios open 10,000 subscribed sockets, 1,000 and more per user: above the
+            // defaults, which fit people.
+            .env("GOFTGU_MAX_SOCKETS", "1000000")
+            .env("GOFTGU_MAX_SOCKETS_PER_USER", "1000000")
             .stdout(Stdio::null())
             .stderr(log);
         if let Some(redis) = &launch.redis_url {

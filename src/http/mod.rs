@@ -9,6 +9,7 @@ mod multipart;
 mod playground;
 mod uploads;
 mod ws;
+mod ws_caps;
 
 use axum::{
     Router,
@@ -28,6 +29,8 @@ use crate::{app::AppState, error::AppError, graphql::AppSchema};
 pub struct HttpState {
     pub app: AppState,
     pub schema: AppSchema,
+    /// Open WebSockets, counted against their caps.
+    pub sockets: std::sync::Arc<ws_caps::Sockets>,
 }
 
 /// The whole HTTP surface.
@@ -53,7 +56,11 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .fallback(not_found)
         .layer(cors)
         .layer(TraceLayer::new_for_http())
-        .with_state(HttpState { app, schema })
+        .with_state(HttpState {
+            sockets: ws_caps::Sockets::new(&app.config),
+            app,
+            schema,
+        })
 }
 
 /// The upload endpoints: no whole-body limit here, each file's limit is enforced as it streams.

@@ -2,6 +2,7 @@
 //! (subscriptions-transport-ws) are spoken. Browsers cannot send headers on a WebSocket, so the
 //! token comes in the `connection_init` payload; this module checks it before handing the socket
 //! to async-graphql, and refuses with the protocol's own signal (close 4403, or `connection_error`).
+//! The caps (sockets per instance and per user, operations per socket) live in `ws_caps`.
 use std::time::Duration;
 
 use async_graphql::{
@@ -20,7 +21,10 @@ use axum::{
 };
 use serde_json::Value;
 
-use super::{HttpState, auth};
+use super::{
+    HttpState, auth,
+    ws_caps::{self, Admitted, MESSAGE_TOO_BIG, Operations, SocketSlot, TOO_MANY_SOCKETS},
+};
 use crate::{
     auth::AuthState,
     domain::{accounts, presence},
@@ -63,13 +67,20 @@ pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgra
         )
             .into_response();
     };
+    // Counted from the upgrade on; the slot is freed when the socket (or a failed upgrade) ends.
+    let Some(slot) = state.sockets.reserve() else {
+        return ws_caps::instance_full();
+    };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| serve(state, socket, protocol, graphql_protocol))
+        // A frame announcing more than a message may hold is refused from its header, before
+        // its bytes are buffered.
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| serve(state, socket, protocol, graphql_protocol, slot))
 }
 
 fn negotiated(headers: &HeaderMap) -> Option<WebSocketProtocols> {
@@ -86,21 +97,29 @@ async fn serve(
     socket: WebSocket,
     protocol: WebSocketProtocols,
     graphql_protocol: GraphQLProtocol,
+    _slot: SocketSlot,
 ) {
     let (mut sink, mut incoming) = socket.split();
 
     let first = tokio::time::timeout(INIT_TIMEOUT, async {
-        while let Some(Ok(message)) = incoming.next().await {
-            if let Message::Text(text) = message {
-                return Some(text);
+        while let Some(message) = incoming.next().await {
+            match message {
+                Ok(Message::Text(text)) => return First::Text(text),
+                Ok(_) => {}
+                Err(err) if ws_caps::is_too_big(&err) => return First::TooBig,
+                Err(_) => return First::Gone,
             }
         }
-        None
+        First::Gone
     })
     .await;
     let text = match first {
-        Ok(Some(text)) => text,
-        Ok(None) => return,
+        Ok(First::Text(text)) => text,
+        Ok(First::Gone) => return,
+        Ok(First::TooBig) => {
+            refuse(&mut sink, protocol, MESSAGE_TOO_BIG, "Message too big").await;
+            return;
+        }
         Err(_) => {
             refuse(
                 &mut sink,
@@ -140,21 +159,41 @@ async fn serve(
 
     let app = state.app.clone();
     let user = viewer.user_id;
+    let Some(_user_slot) = state.sockets.claim_for(user) else {
+        let reason = format!(
+            "Too many sockets for this user (at most {}); close one first",
+            state.sockets.max_per_user()
+        );
+        refuse(&mut sink, protocol, TOO_MANY_SOCKETS, &reason).await;
+        return;
+    };
     let mut data = Data::default();
     data.insert(AuthState::Authenticated(viewer));
     // Replay the accepted `connection_init` so async-graphql performs its normal handshake.
-    let replayed = stream::once(async move { Ok(Message::Text(text)) }).chain(incoming);
+    let replayed = stream::iter([Ok(Message::Text(text))]).chain(incoming);
     let (outgoing, writer) =
         spawn_writer(sink, Duration::from_secs(app.config.ws_ping_seconds.max(1)));
     let mut closer = outgoing.clone();
+    let operations = Operations::new(app.config.max_subscriptions_per_socket);
+    let admitted = Admitted::new(replayed, operations.clone(), outgoing.clone(), protocol);
+    let releasing = ws_caps::releasing(outgoing, operations.clone());
     let revoked = session_end(&app, viewer);
     Box::pin(presence::connect(&app, user)).await;
-    let connection =
-        GraphQLWebSocket::new_with_pair(outgoing, replayed, state.schema.clone(), graphql_protocol)
-            .with_data(data)
-            .serve();
+    let connection = GraphQLWebSocket::new_with_pair(
+        releasing,
+        admitted,
+        state.schema.clone(),
+        graphql_protocol,
+    )
+    .with_data(data)
+    .serve();
     tokio::select! {
-        _ = connection => {}
+        _ = connection => {
+            if operations.read_too_big() {
+                let frame = CloseFrame { code: MESSAGE_TOO_BIG, reason: "Message too big".into() };
+                let _ = closer.send(Message::Close(Some(frame))).await;
+            }
+        }
         reason = revoked => {
             let frame = CloseFrame { code: 4403, reason: format!("Forbidden: {reason}").into() };
             let _ = closer.send(Message::Close(Some(frame))).await;
@@ -164,6 +203,13 @@ async fn serve(
     // `outgoing` went away with `serve`: the writer flushes what is queued, then stops.
     let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
     Box::pin(presence::disconnect(&app, user)).await;
+}
+
+/// The first thing a socket sends.
+enum First {
+    Text(axum::extract::ws::Utf8Bytes),
+    TooBig,
+    Gone,
 }
 
 /// Resolves when the connection's session ends: its token expires, or it is revoked (logout,

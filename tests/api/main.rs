@@ -20,6 +20,7 @@ mod messages;
 mod music;
 mod n_plus_one;
 mod public_graphql;
+mod public_transport;
 mod read_state;
 mod rooms;
 mod schema;
