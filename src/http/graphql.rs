@@ -12,7 +12,12 @@ use super::{HttpState, auth, playground, ws};
 use crate::error::AppError;
 
 /// Executes a GraphQL request (or batch) as the caller named by the `Authorization` header.
-pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn post(
+    State(state): State<HttpState>,
+    client: crate::limits::ClientIp,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -58,7 +63,7 @@ pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Body
     let loaders = crate::graphql::loaders::per_request(state.app.clone());
     let response = state
         .schema
-        .execute_batch(request.data(auth).data(loaders))
+        .execute_batch(request.data(auth).data(loaders).data(client))
         .await;
     async_graphql_axum::GraphQLResponse::from(response).into_response()
 }

@@ -63,13 +63,14 @@ pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgra
         )
             .into_response();
     };
+    let client = super::client_ip::of(parts, &state.app.config.trusted_proxies);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| serve(state, socket, protocol, graphql_protocol))
+        .on_upgrade(move |socket| serve(state, socket, protocol, graphql_protocol, client))
 }
 
 fn negotiated(headers: &HeaderMap) -> Option<WebSocketProtocols> {
@@ -86,6 +87,7 @@ async fn serve(
     socket: WebSocket,
     protocol: WebSocketProtocols,
     graphql_protocol: GraphQLProtocol,
+    client: crate::limits::ClientIp,
 ) {
     let (mut sink, mut incoming) = socket.split();
 
@@ -142,6 +144,7 @@ async fn serve(
     let user = viewer.user_id;
     let mut data = Data::default();
     data.insert(AuthState::Authenticated(viewer));
+    data.insert(client);
     // Replay the accepted `connection_init` so async-graphql performs its normal handshake.
     let replayed = stream::once(async move { Ok(Message::Text(text)) }).chain(incoming);
     let (outgoing, writer) =

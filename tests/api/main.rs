@@ -18,6 +18,7 @@ mod message_actions;
 mod messages;
 mod music;
 mod n_plus_one;
+mod rate_limits;
 mod read_state;
 mod rooms;
 mod schema;
