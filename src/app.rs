@@ -17,7 +17,9 @@ use crate::{
     db,
     domain::{presence, typing},
     events::Bus,
-    graphql, http, server,
+    graphql, http,
+    limits::Limits,
+    server,
     storage::Storage,
 };
 
@@ -42,8 +44,8 @@ pub struct AppState {
     pub typing: Arc<typing::Tracker>,
     /// Uploaded files.
     pub storage: Storage,
-    /// Login attempts per login name.
-    pub login_limiter: Arc<governor::DefaultKeyedRateLimiter<String>>,
+    /// Rate limits (shared through Redis when configured).
+    pub limits: Arc<Limits>,
     /// Key for signed download links (derived from the JWT secret, never the secret itself).
     pub link_secret: Arc<[u8]>,
 }
@@ -68,11 +70,6 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!(e.message().to_string()))?
             .into();
         let storage = Storage::local(&config.data_dir)?;
-        let per_minute = std::num::NonZeroU32::new(config.login_attempts_per_minute.max(1))
-            .unwrap_or(std::num::NonZeroU32::MIN);
-        let login_limiter = Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(
-            per_minute,
-        )));
         let link_secret: Arc<[u8]> = {
             use sha2::Digest;
             sha2::Sha256::digest(format!("goftgu download links\n{secret}"))
@@ -83,6 +80,7 @@ impl AppState {
             Some(url) => Bus::with_redis(url, config.redis_prefix.clone()).await?,
             None => Bus::local(),
         };
+        let limits = Arc::new(Limits::new(&config, bus.redis()));
         let state = Self {
             db,
             keys: Arc::new(auth::token::TokenKeys::new(
@@ -97,13 +95,13 @@ impl AppState {
             bus,
             storage,
             link_secret,
-            login_limiter,
+            limits,
         };
         state.start_background_tasks();
         Ok(state)
     }
 
-    /// Typing expiry (every second), presence heartbeats and login-limiter pruning, for the life
+    /// Typing expiry (every second), presence heartbeats and rate-limiter pruning, for the life
     /// of the process.
     fn start_background_tasks(&self) {
         let app = self.clone();
@@ -115,8 +113,7 @@ impl AppState {
                     _ = typing_tick.tick() => typing::expire(&app).await,
                     _ = heartbeat_tick.tick() => {
                         presence::heartbeat(&app).await;
-                        // Forget login counters that are full again, so the map stays small.
-                        app.login_limiter.retain_recent();
+                        app.limits.retain_recent();
                     }
                 }
             }

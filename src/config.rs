@@ -88,9 +88,19 @@ pub struct Config {
     #[arg(long, env = "GOFTGU_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
-    /// Login attempts allowed per login name per minute (more answer RATE_LIMITED).
+    /// Login attempts allowed per login name per minute (more answer RATE_LIMITED; 0 turns the
+    /// limit off).
     #[arg(long, env = "GOFTGU_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
     pub login_attempts_per_minute: u32,
+
+    /// Rate limits per user and per client address.
+    #[command(flatten)]
+    pub limits: RateLimits,
+
+    /// Reverse proxies whose `X-Forwarded-For` is believed (IPs or CIDRs, comma-separated);
+    /// default: none, the socket's peer is the client.
+    #[arg(long, env = "GOFTGU_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 
     /// Largest accepted upload (images, video, files), in bytes.
     #[arg(long, env = "GOFTGU_MAX_UPLOAD_BYTES", default_value_t = 10 * 1024 * 1024)]
@@ -140,6 +150,121 @@ pub struct Config {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// Rate limits: each allows `burst` actions at once, then refills at `per_minute` (0 turns the
+/// limit off). Defaults fit people: a quick exchange of short messages, a photo dump of 20
+/// pictures, an office behind one NAT address signing up a few colleagues.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RateLimits {
+    /// Messages a user may send per minute (sendMessage, forwards count per target, REST file
+    /// messages; 0 turns the limit off).
+    #[arg(
+        long = "limit-send-per-minute",
+        env = "GOFTGU_LIMIT_SEND_PER_MINUTE",
+        default_value_t = 60
+    )]
+    pub send_per_minute: u32,
+    /// Messages a user may send at once before the per-minute rate applies.
+    #[arg(
+        long = "limit-send-burst",
+        env = "GOFTGU_LIMIT_SEND_BURST",
+        default_value_t = 30
+    )]
+    pub send_burst: u32,
+    /// Reaction toggles per user per minute (0 turns the limit off).
+    #[arg(
+        long = "limit-reactions-per-minute",
+        env = "GOFTGU_LIMIT_REACTIONS_PER_MINUTE",
+        default_value_t = 60
+    )]
+    pub reactions_per_minute: u32,
+    /// Reaction toggles per user at once.
+    #[arg(
+        long = "limit-reactions-burst",
+        env = "GOFTGU_LIMIT_REACTIONS_BURST",
+        default_value_t = 30
+    )]
+    pub reactions_burst: u32,
+    /// setTyping calls per user per minute (0 turns the limit off).
+    #[arg(
+        long = "limit-typing-per-minute",
+        env = "GOFTGU_LIMIT_TYPING_PER_MINUTE",
+        default_value_t = 120
+    )]
+    pub typing_per_minute: u32,
+    /// setTyping calls per user at once.
+    #[arg(
+        long = "limit-typing-burst",
+        env = "GOFTGU_LIMIT_TYPING_BURST",
+        default_value_t = 30
+    )]
+    pub typing_burst: u32,
+    /// Uploads per user per minute (REST and GraphQL; 0 turns the limit off).
+    #[arg(
+        long = "limit-uploads-per-minute",
+        env = "GOFTGU_LIMIT_UPLOADS_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub uploads_per_minute: u32,
+    /// Uploads per user at once.
+    #[arg(
+        long = "limit-uploads-burst",
+        env = "GOFTGU_LIMIT_UPLOADS_BURST",
+        default_value_t = 30
+    )]
+    pub uploads_burst: u32,
+    /// inviteToRoom and addMembers calls per user per minute (0 turns the limit off).
+    #[arg(
+        long = "limit-invites-per-minute",
+        env = "GOFTGU_LIMIT_INVITES_PER_MINUTE",
+        default_value_t = 20
+    )]
+    pub invites_per_minute: u32,
+    /// inviteToRoom and addMembers calls per user at once.
+    #[arg(
+        long = "limit-invites-burst",
+        env = "GOFTGU_LIMIT_INVITES_BURST",
+        default_value_t = 10
+    )]
+    pub invites_burst: u32,
+    /// Registrations per client address per minute (0 turns the limit off).
+    #[arg(
+        long = "limit-register-per-minute",
+        env = "GOFTGU_LIMIT_REGISTER_PER_MINUTE",
+        default_value_t = 1
+    )]
+    pub register_per_minute: u32,
+    /// Registrations per client address at once.
+    #[arg(
+        long = "limit-register-burst",
+        env = "GOFTGU_LIMIT_REGISTER_BURST",
+        default_value_t = 10
+    )]
+    pub register_burst: u32,
+    /// Login attempts per client address per minute (beside the per-name limit; 0 turns the
+    /// limit off).
+    #[arg(
+        long = "limit-login-per-minute",
+        env = "GOFTGU_LIMIT_LOGIN_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub login_per_minute: u32,
+    /// Login attempts per client address at once.
+    #[arg(
+        long = "limit-login-burst",
+        env = "GOFTGU_LIMIT_LOGIN_BURST",
+        default_value_t = 30
+    )]
+    pub login_burst: u32,
+}
+
+/// An IP address (one host) or a CIDR block.
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{text}` is neither an IP address nor a CIDR block"))
 }
 
 /// Log output format.
@@ -235,6 +360,8 @@ impl fmt::Debug for Config {
             .field("token_ttl_seconds", &self.token_ttl_seconds)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("login_attempts_per_minute", &self.login_attempts_per_minute)
+            .field("limits", &self.limits)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("max_music_bytes", &self.max_music_bytes)
             .field("link_ttl_seconds", &self.link_ttl_seconds)

@@ -29,8 +29,8 @@ pub enum AppError {
         field: Option<String>,
         message: String,
     },
-    /// Too many requests.
-    RateLimited(String),
+    /// Too many requests; `retry_after` is in whole seconds (at least 1).
+    RateLimited { message: String, retry_after: u64 },
     /// The request body is larger than allowed.
     PayloadTooLarge(String),
     /// The content type is not accepted.
@@ -59,6 +59,15 @@ impl AppError {
         }
     }
 
+    /// A refusal by a rate limit: `wait` is rounded up to whole seconds, at least one.
+    pub fn rate_limited(what: &str, wait: std::time::Duration) -> Self {
+        let retry_after = wait.as_secs_f64().ceil().max(1.0) as u64;
+        Self::RateLimited {
+            message: format!("{what}; try again in {retry_after} s"),
+            retry_after,
+        }
+    }
+
     /// Logs the cause and returns an opaque internal error.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -73,7 +82,7 @@ impl AppError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::Conflict { .. } => "CONFLICT",
-            Self::RateLimited(_) => "RATE_LIMITED",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             Self::Internal(_) => "INTERNAL",
@@ -88,7 +97,7 @@ impl AppError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadInput { .. } => StatusCode::BAD_REQUEST,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -101,11 +110,12 @@ impl AppError {
             Self::Unauthenticated(m)
             | Self::Forbidden(m)
             | Self::NotFound(m)
-            | Self::RateLimited(m)
             | Self::PayloadTooLarge(m)
             | Self::UnsupportedMediaType(m)
             | Self::Internal(m) => m,
-            Self::BadInput { message, .. } | Self::Conflict { message, .. } => message,
+            Self::BadInput { message, .. }
+            | Self::Conflict { message, .. }
+            | Self::RateLimited { message, .. } => message,
         }
     }
 
@@ -113,6 +123,14 @@ impl AppError {
     pub fn field(&self) -> Option<&str> {
         match self {
             Self::BadInput { field, .. } | Self::Conflict { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Seconds to wait before trying again, when the error says.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -140,6 +158,9 @@ impl From<AppError> for async_graphql::Error {
         if let Some(field) = err.field() {
             ext.set("field", field);
         }
+        if let Some(seconds) = err.retry_after() {
+            ext.set("retryAfter", seconds);
+        }
         async_graphql::Error {
             message: err.message().to_string(),
             source: None,
@@ -151,6 +172,12 @@ impl From<AppError> for async_graphql::Error {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "detail": self.message(), "code": self.code() });
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Some(seconds) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

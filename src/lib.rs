@@ -21,6 +21,8 @@ pub mod events;
 pub mod graphql;
 /// HTTP routes: GraphQL, WebSocket, health, playground.
 pub mod http;
+/// Rate limits per user, client address and login name (local or shared through Redis).
+pub mod limits;
 /// Allocator settings applied at start-up.
 pub mod memory;
 /// The serving loop: connections with header, keep-alive and body timeouts.

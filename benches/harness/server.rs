@@ -33,6 +33,27 @@ impl Launch {
     }
 }
 
+/// The rate limits raised far beyond any scenario (the harness is a load generator, not people),
+/// through the same settings operators use; the limiter still runs (and is measured), it never
+/// refuses.
+const UNLIMITED: [(&str, &str); 15] = [
+    ("GOFTGU_LOGIN_ATTEMPTS_PER_MINUTE", "1000000000"),
+    ("GOFTGU_LIMIT_SEND_PER_MINUTE", "1000000000"),
+    ("GOFTGU_LIMIT_SEND_BURST", "1000000000"),
+    ("GOFTGU_LIMIT_REACTIONS_PER_MINUTE", "1000000000"),
+    ("GOFTGU_LIMIT_REACTIONS_BURST", "1000000000"),
+    ("GOFTGU_LIMIT_TYPING_PER_MINUTE", "1000000000"),
+    ("GOFTGU_LIMIT_TYPING_BURST", "1000000000"),
+    ("GOFTGU_LIMIT_UPLOADS_PER_MINUTE", "1000000000"),
+    ("GOFTGU_LIMIT_UPLOADS_BURST", "1000000000"),
+    ("GOFTGU_LIMIT_INVITES_PER_MINUTE", "1000000000"),
+    ("GOFTGU_LIMIT_INVITES_BURST", "1000000000"),
+    ("GOFTGU_LIMIT_REGISTER_PER_MINUTE", "1000000000"),
+    ("GOFTGU_LIMIT_REGISTER_BURST", "1000000000"),
+    ("GOFTGU_LIMIT_LOGIN_PER_MINUTE", "1000000000"),
+    ("GOFTGU_LIMIT_LOGIN_BURST", "1000000000"),
+];
+
 /// A running instance.
 pub struct Goftgu {
     child: Child,
@@ -61,6 +82,7 @@ impl Goftgu {
             // defaults, which fit people.
             .env("GOFTGU_MAX_SOCKETS", "1000000")
             .env("GOFTGU_MAX_SOCKETS_PER_USER", "1000000")
+            .envs(UNLIMITED)
             .stdout(Stdio::null())
             .stderr(log);
         if let Some(redis) = &launch.redis_url {

@@ -1,5 +1,7 @@
 //! Accounts and sessions: register, log in and out, authenticate a token, change profile or
 //! password. A token is valid only while its session row is unexpired and unrevoked.
+use std::net::IpAddr;
+
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, Set, SqlErr,
@@ -14,6 +16,7 @@ use crate::{
     entity::{session, user},
     error::{AppError, AppResult},
     events::{Event, Topic},
+    limits::Action,
 };
 
 /// One message for every failed login, so it never reveals which part was wrong.
@@ -43,8 +46,13 @@ pub struct SignedIn {
     pub user: user::Model,
 }
 
-/// Creates an account and signs it in.
-pub async fn register(app: &AppState, input: NewAccount) -> AppResult<SignedIn> {
+/// Creates an account and signs it in; `client` is where the request came from (limited per
+/// address).
+pub async fn register(
+    app: &AppState,
+    client: Option<IpAddr>,
+    input: NewAccount,
+) -> AppResult<SignedIn> {
     let username = validate::username("username", input.username.trim())?;
     let email = validate::email("email", &input.email)?;
     validate::password("password", &input.password)?;
@@ -53,6 +61,9 @@ pub async fn register(app: &AppState, input: NewAccount) -> AppResult<SignedIn> 
         input.full_name.as_deref(),
         validate::FULL_NAME_MAX,
     )?;
+    // Spent by well-formed attempts only (a mistyped form costs nothing), before the lookup that
+    // would tell which names exist and before the password hashing.
+    app.limits.per_address(Action::Register, client).await?;
     ensure_available(app, None, Some(&username), Some(&email)).await?;
 
     let password_hash = password::hash(input.password).await?;
@@ -77,18 +88,17 @@ pub async fn register(app: &AppState, input: NewAccount) -> AppResult<SignedIn> 
     start_session(app, model).await
 }
 
-/// Signs in by email or username.
-pub async fn login(app: &AppState, login: &str, password_text: String) -> AppResult<SignedIn> {
-    // Limit guesses per account name, before any password work is done.
-    if app
-        .login_limiter
-        .check_key(&login.trim().to_lowercase())
-        .is_err()
-    {
-        return Err(AppError::RateLimited(
-            "too many login attempts; wait a minute and try again".into(),
-        ));
-    }
+/// Signs in by email or username; `client` is where the request came from.
+pub async fn login(
+    app: &AppState,
+    client: Option<IpAddr>,
+    login: &str,
+    password_text: String,
+) -> AppResult<SignedIn> {
+    // Limit guesses per client address and per account name, before any password work is done.
+    app.limits.per_address(Action::Login, client).await?;
+    let name = login.trim().to_lowercase();
+    app.limits.spend(Action::LoginName, &name, 1).await?;
     let found = find_by_identifier(app, login).await?;
     // Verify against a dummy hash when the user is unknown, so timing does not reveal accounts.
     let phc = found

@@ -22,6 +22,7 @@ use crate::{
         message, user,
     },
     error::{AppError, AppResult},
+    limits::Action,
     storage::{Storage, TempFile},
 };
 
@@ -117,10 +118,12 @@ impl Received {
     }
 }
 
-/// Streams an upload into a temporary file; more than `limit` bytes → 413, a broken stream → 400.
-/// Nothing is left behind on failure.
+/// Streams `viewer`'s upload into a temporary file; more than `limit` bytes → 413, a broken
+/// stream → 400. Every upload starts here, so the per-user upload limit is spent here, before
+/// any byte is read. Nothing is left behind on failure.
 pub async fn receive<S, E>(
-    storage: &Storage,
+    app: &AppState,
+    viewer: &Viewer,
     mut stream: S,
     limit: usize,
     file_name: Option<&str>,
@@ -129,7 +132,8 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut temp = storage.temp().await.map_err(AppError::internal)?;
+    app.limits.per_user(Action::Upload, viewer, 1).await?;
+    let mut temp = app.storage.temp().await.map_err(AppError::internal)?;
     let mut size: u64 = 0;
     let mut head = Vec::with_capacity(1024);
     while let Some(chunk) = stream.next().await {

@@ -20,6 +20,7 @@ use crate::{
     },
     error::{AppError, AppResult},
     events::{Event, Topic},
+    limits::Action,
 };
 
 /// Adds users to a group or room (admins); returns how many were not members before.
@@ -29,6 +30,7 @@ pub async fn add_members(
     chat_id: Uuid,
     identifiers: &[String],
 ) -> AppResult<u64> {
+    app.limits.per_user(Action::Invite, viewer, 1).await?;
     let access = chat_access(app, viewer, chat_id, Need::Admin).await?;
     not_direct(&access)?;
     let users = users::resolve_identifiers(app, "identifiers", identifiers).await?;

@@ -22,6 +22,7 @@ use crate::{
     },
     error::{AppError, AppResult},
     events::{Event, Topic},
+    limits::Action,
 };
 
 /// Most chats one forward may target.
@@ -42,6 +43,7 @@ pub const ATTACHMENTS_MAX: usize = 10;
 
 /// Sends a text message to a chat, or to a user (opening the direct chat on first use).
 pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult<message::Model> {
+    app.limits.per_user(Action::Send, viewer, 1).await?;
     let chat_id = match (input.chat_id, input.recipient_id) {
         (Some(chat_id), None) => chat_id,
         (None, Some(recipient)) => {
@@ -201,6 +203,10 @@ pub async fn forward(
             format!("give 1 to {FORWARD_TARGETS_MAX} target chats"),
         ));
     }
+    // Every copy is a message sent.
+    app.limits
+        .per_user(Action::Send, viewer, unique.len() as u32)
+        .await?;
     for target in &unique {
         chat_access(app, viewer, *target, Need::Post).await?;
     }

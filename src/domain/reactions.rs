@@ -12,6 +12,7 @@ use crate::{
     entity::{message, reaction},
     error::{AppError, AppResult},
     events::{Event, Topic},
+    limits::Action,
 };
 
 /// Adds the caller's reaction, or removes it if it was there. Returns the message.
@@ -21,6 +22,7 @@ pub async fn toggle(
     message_id: Uuid,
     emoji: &str,
 ) -> AppResult<message::Model> {
+    app.limits.per_user(Action::Reaction, viewer, 1).await?;
     let (message, _) = message_access(app, viewer, message_id, Need::Member).await?;
     if message.deleted_at.is_some() {
         return Err(AppError::bad_input(

@@ -21,6 +21,7 @@ use crate::{
         chat_member::{self, MemberRole},
     },
     error::{AppError, AppResult},
+    limits::Action,
 };
 
 /// Creates a room with the caller as owner.
@@ -79,6 +80,7 @@ pub async fn invite(
     room_id: Uuid,
     identifiers: &[String],
 ) -> AppResult<u64> {
+    app.limits.per_user(Action::Invite, viewer, 1).await?;
     ensure_room(app, viewer, room_id).await?;
     chat_access(app, viewer, room_id, Need::Admin).await?;
     let users = users::resolve_identifiers(app, "identifiers", identifiers).await?;

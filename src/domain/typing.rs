@@ -17,6 +17,7 @@ use crate::{
     app::AppState,
     error::AppResult,
     events::{Event, Topic},
+    limits::Action,
 };
 
 /// How long a typing state lasts without a refresh.
@@ -41,6 +42,7 @@ pub async fn set_typing(
     chat_id: Uuid,
     is_typing: bool,
 ) -> AppResult<()> {
+    app.limits.per_user(Action::Typing, viewer, 1).await?;
     chat_access(app, viewer, chat_id, Need::Post).await?;
     let key = (chat_id, viewer.user_id);
     let changed = {

@@ -104,7 +104,9 @@ impl AccountMutation {
             password: input.password,
             full_name: input.full_name,
         };
-        Ok(accounts::register(ctx.app(), account).await?.into())
+        Ok(accounts::register(ctx.app(), ctx.client_ip(), account)
+            .await?
+            .into())
     }
 
     /// Signs in with email or username and password.
@@ -113,9 +115,11 @@ impl AccountMutation {
         ctx: &Context<'_>,
         input: LoginInput,
     ) -> async_graphql::Result<AuthPayload> {
-        Ok(accounts::login(ctx.app(), &input.login, input.password)
-            .await?
-            .into())
+        Ok(
+            accounts::login(ctx.app(), ctx.client_ip(), &input.login, input.password)
+                .await?
+                .into(),
+        )
     }
 
     /// Revokes the token this request was made with.

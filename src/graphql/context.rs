@@ -17,6 +17,8 @@ pub trait ContextExt {
     fn auth(&self) -> &AuthState;
     /// The batched database reader.
     fn loader(&self) -> &crate::graphql::loaders::Loaders;
+    /// Where the request came from (for per-address limits), when the transport knows.
+    fn client_ip(&self) -> Option<std::net::IpAddr>;
     /// The signed-in caller, or `UNAUTHENTICATED`.
     fn viewer(&self) -> AppResult<&Viewer> {
         self.auth().viewer()
@@ -34,5 +36,10 @@ impl ContextExt for Context<'_> {
 
     fn auth(&self) -> &AuthState {
         self.data_opt::<AuthState>().unwrap_or(&ANONYMOUS)
+    }
+
+    fn client_ip(&self) -> Option<std::net::IpAddr> {
+        self.data_opt::<crate::limits::ClientIp>()
+            .and_then(|client| client.0)
     }
 }

@@ -42,7 +42,8 @@ async fn receive(
             Err(e) => Some((Err(e), file)),
         }
     }));
-    Ok(files::receive(&ctx.app().storage, chunks, limit, Some(&value.filename)).await?)
+    let viewer = ctx.viewer()?;
+    Ok(files::receive(ctx.app(), viewer, chunks, limit, Some(&value.filename)).await?)
 }
 
 /// File queries.

@@ -14,7 +14,12 @@ use crate::{error::AppError, graphql::budget};
 /// Executes a GraphQL request (or batch) as the caller named by the `Authorization` header.
 /// The whole request is measured against one budget before any of it runs, and batch entries run
 /// one after another, so a batch costs what its entries cost in sequence, never more at once.
-pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn post(
+    State(state): State<HttpState>,
+    client: crate::limits::ClientIp,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -67,13 +72,16 @@ pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Body
     let loaders = crate::graphql::loaders::per_request(app.clone());
     let response = match batch {
         BatchRequest::Single(request) => {
-            let request = request.data(auth).data(loaders);
+            let request = request.data(auth).data(loaders).data(client);
             BatchResponse::Single(state.schema.execute(request).await)
         }
         BatchRequest::Batch(requests) => {
             let mut responses = Vec::with_capacity(requests.len());
             for request in requests {
-                let request = request.data(auth.clone()).data(loaders.clone());
+                let request = request
+                    .data(auth.clone())
+                    .data(loaders.clone())
+                    .data(client);
                 responses.push(state.schema.execute(request).await);
             }
             BatchResponse::Batch(responses)

@@ -1,6 +1,7 @@
 //! HTTP transport: the GraphQL endpoint (POST, GraphiQL on GET, WebSocket upgrade), health and
 //! the published schema. Handlers authenticate at the edge and hand over to GraphQL or the domain.
 mod auth;
+mod client_ip;
 mod downloads;
 mod graphql;
 mod health;

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::{HttpState, auth::CurrentUser};
 use crate::{
     app::AppState,
+    auth::Viewer,
     domain::{
         access::{Need, chat_access},
         files::{self, Accept, Owner, Received},
@@ -41,6 +42,7 @@ struct Form {
 
 async fn read_form(
     app: &AppState,
+    viewer: &Viewer,
     multipart: Result<Multipart, MultipartRejection>,
     limit: usize,
 ) -> AppResult<Form> {
@@ -58,8 +60,9 @@ async fn read_form(
         let name = field.name().unwrap_or_default().to_string();
         if name == "file" && file.is_none() {
             let file_name = field.file_name().map(str::to_string);
-            file =
-                Some(files::receive(&app.storage, &mut field, limit, file_name.as_deref()).await?);
+            let received =
+                files::receive(app, viewer, &mut field, limit, file_name.as_deref()).await?;
+            file = Some(received);
         } else {
             if text.len() >= TEXT_PARTS_MAX {
                 return Err(AppError::bad_input(
@@ -144,7 +147,7 @@ pub async fn upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<Response> {
     let app = &state.app;
-    let form = read_form(app, multipart, app.config.max_upload_bytes).await?;
+    let form = read_form(app, &viewer, multipart, app.config.max_upload_bytes).await?;
     let owner = Owner {
         purpose: file::Purpose::Attachment,
         chat_id: None,
@@ -161,7 +164,7 @@ pub async fn profile_image(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<Response> {
     let app = &state.app;
-    let form = read_form(app, multipart, app.config.max_upload_bytes).await?;
+    let form = read_form(app, &viewer, multipart, app.config.max_upload_bytes).await?;
     let user = files::set_avatar(app, &viewer, form.file).await?;
     Ok(Json(json!({ "profile_image": user.avatar_url })).into_response())
 }
@@ -176,7 +179,7 @@ pub async fn file_message(
     let app = &state.app;
     let chat_id = parse_uuid("chat", &chat_id)?;
     chat_access(app, &viewer, chat_id, Need::Post).await?;
-    let form = read_form(app, multipart, app.config.max_upload_bytes).await?;
+    let form = read_form(app, &viewer, multipart, app.config.max_upload_bytes).await?;
     let caption = form.text.get("content").cloned().unwrap_or_default();
     let owner = Owner {
         purpose: file::Purpose::Attachment,
@@ -221,7 +224,7 @@ pub async fn group_image(
     let app = &state.app;
     let chat_id = parse_uuid("chat", &chat_id)?;
     chat_access(app, &viewer, chat_id, Need::Admin).await?;
-    let form = read_form(app, multipart, app.config.max_upload_bytes).await?;
+    let form = read_form(app, &viewer, multipart, app.config.max_upload_bytes).await?;
     let chat = files::set_chat_image(app, &viewer, chat_id, form.file).await?;
     let url = chat
         .image_url
@@ -243,7 +246,7 @@ pub async fn message_attachment(
     let chat_id = parse_uuid("conversation", &conversation_id)?;
     let message_id = parse_uuid("message", &message_id)?;
     crate::domain::access::message_access(app, &viewer, message_id, Need::Member).await?;
-    let form = read_form(app, multipart, app.config.max_upload_bytes).await?;
+    let form = read_form(app, &viewer, multipart, app.config.max_upload_bytes).await?;
     let stored = files::attach_to_message(app, &viewer, chat_id, message_id, form.file).await?;
     Ok((StatusCode::CREATED, Json(attachment_json(app, &stored))).into_response())
 }
@@ -255,7 +258,7 @@ pub async fn music_upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<Response> {
     let app = &state.app;
-    let form = read_form(app, multipart, app.config.max_music_bytes).await?;
+    let form = read_form(app, &viewer, multipart, app.config.max_music_bytes).await?;
     let room = form
         .text
         .get("room_id")

@@ -71,6 +71,7 @@ pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgra
     let Some(slot) = state.sockets.reserve() else {
         return ws_caps::instance_full();
     };
+    let client = super::client_ip::of(parts, &state.app.config.trusted_proxies);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .read_buffer_size(READ_BUFFER)
@@ -80,7 +81,7 @@ pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgra
         // A frame announcing more than a message may hold is refused from its header, before
         // its bytes are buffered.
         .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| serve(state, socket, protocol, graphql_protocol, slot))
+        .on_upgrade(move |socket| serve(state, socket, protocol, graphql_protocol, slot, client))
 }
 
 fn negotiated(headers: &HeaderMap) -> Option<WebSocketProtocols> {
@@ -98,6 +99,7 @@ async fn serve(
     protocol: WebSocketProtocols,
     graphql_protocol: GraphQLProtocol,
     _slot: SocketSlot,
+    client: crate::limits::ClientIp,
 ) {
     let (mut sink, mut incoming) = socket.split();
 
@@ -169,6 +171,7 @@ async fn serve(
     };
     let mut data = Data::default();
     data.insert(AuthState::Authenticated(viewer));
+    data.insert(client);
     // Replay the accepted `connection_init` so async-graphql performs its normal handshake.
     let replayed = stream::iter([Ok(Message::Text(text))]).chain(incoming);
     let (outgoing, writer) =

@@ -160,14 +160,15 @@ async fn presence_is_shared_between_instances() {
     }
 }
 
-/// A private redis-server on a free port, so restarting it disturbs no other test.
-struct PrivateRedis {
+/// A private redis-server on a free port, so restarting it disturbs no other test (the rate-limit
+/// tests stop one too).
+pub(crate) struct PrivateRedis {
     port: u16,
     child: std::process::Child,
 }
 
 impl PrivateRedis {
-    fn start(port: u16) -> Self {
+    pub(crate) fn start(port: u16) -> Self {
         let child = std::process::Command::new("redis-server")
             .args([
                 "--port",
@@ -185,11 +186,11 @@ impl PrivateRedis {
         Self { port, child }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    async fn wait_ready(&self) {
+    pub(crate) async fn wait_ready(&self) {
         let client = redis::Client::open(self.url()).unwrap();
         for _ in 0..100 {
             if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
@@ -203,7 +204,7 @@ impl PrivateRedis {
         panic!("private redis-server did not start");
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.child.kill().ok();
         self.child.wait().ok();
     }

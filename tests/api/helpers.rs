@@ -47,6 +47,11 @@ pub async fn test_config(data_dir: &std::path::Path) -> Config {
     config.redis_url = std::env::var("TEST_REDIS_URL").ok();
     config.redis_prefix = format!("goftgu-test-{}:", uuid::Uuid::new_v4().simple());
     config.jwt_secret = Some(format!("test-secret-{}", uuid::Uuid::new_v4()));
+    // Every test registers its cast from 127.0.0.1, often more than the 10 an address may sign
+    // up at once; the per-user limits stay at their defaults (tests/api/rate_limits.rs sets its
+    // own).
+    config.limits.register_per_minute = 1000;
+    config.limits.register_burst = 1000;
     config
 }
 
@@ -89,6 +94,14 @@ fn with_database_name(url: &str, name: &str) -> String {
 pub async fn spawn_app() -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = test_config(dir.path()).await;
+    (spawn_with_config(config).await, dir)
+}
+
+/// Starts the app with a fresh database and the test configuration changed by `change`.
+pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path()).await;
+    change(&mut config);
     (spawn_with_config(config).await, dir)
 }
 

@@ -21,6 +21,7 @@ mod music;
 mod n_plus_one;
 mod public_graphql;
 mod public_transport;
+mod rate_limits;
 mod read_state;
 mod rooms;
 mod schema;

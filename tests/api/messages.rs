@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::fixtures::{
     assert_bad_input, create_group, delete, send, send_many, strings, total_messages,
 };
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 const PAGE: &str = "query($chat: ID!, $first: Int, $after: String, $last: Int, $before: String, $limit: Int, $skip: Int) { messages(chatId: $chat, first: $first, after: $after, last: $last, before: $before, limit: $limit, skip: $skip) { nodes { id content isDeleted } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } totalCount hasMore } }";
 
@@ -122,7 +122,8 @@ async fn backward_paging_is_oldest_to_newest_within_a_page() {
 
 #[tokio::test]
 async fn no_arguments_give_the_newest_fifty_in_order() {
-    let (app, _dir) = spawn_app().await;
+    // 55 messages back to back: more than one person's burst.
+    let (app, _dir) = spawn_app_with(|c| c.limits.send_burst = 100).await;
     let ana = app.register("ana").await;
     let group = create_group(&app, &ana.token, "Busy", &[]).await;
     send_many(&app, &ana.token, &group, "m", 55).await;
