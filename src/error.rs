@@ -37,7 +37,14 @@ pub enum AppError {
     UnsupportedMediaType(String),
     /// A bug or an infrastructure failure; the cause is logged, the client sees a generic text.
     Internal(String),
+    /// The database cannot be reached just now (an outage, not the caller's fault): code
+    /// `INTERNAL` with `retryAfter`, HTTP 503 with `Retry-After`, so clients retry instead of
+    /// treating it as a refusal (a client that sees UNAUTHENTICATED logs its user out).
+    Unavailable { retry_after: u64 },
 }
+
+/// Seconds a client is asked to wait before retrying while the database is unreachable.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
 /// Result alias used by the domain layer.
 pub type AppResult<T> = Result<T, AppError>;
@@ -65,6 +72,22 @@ impl AppError {
         Self::Internal("internal server error".into())
     }
 
+    /// The database is unreachable: logged as a warning (it is the database's state, not a bug).
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "database unavailable");
+        Self::Unavailable {
+            retry_after: UNAVAILABLE_RETRY_AFTER,
+        }
+    }
+
+    /// Seconds after which the client should try again, when the error says so.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Unavailable { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     /// The stable machine-readable code clients switch on.
     pub fn code(&self) -> &'static str {
         match self {
@@ -76,7 +99,7 @@ impl AppError {
             Self::RateLimited(_) => "RATE_LIMITED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
-            Self::Internal(_) => "INTERNAL",
+            Self::Internal(_) | Self::Unavailable { .. } => "INTERNAL",
         }
     }
 
@@ -92,6 +115,7 @@ impl AppError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -106,6 +130,9 @@ impl AppError {
             | Self::UnsupportedMediaType(m)
             | Self::Internal(m) => m,
             Self::BadInput { message, .. } | Self::Conflict { message, .. } => message,
+            Self::Unavailable { .. } => {
+                "the service is unavailable for a moment: try again shortly"
+            }
         }
     }
 
@@ -120,7 +147,11 @@ impl AppError {
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::internal(err)
+        if crate::db::is_unavailable(&err) {
+            Self::unavailable(err)
+        } else {
+            Self::internal(err)
+        }
     }
 }
 
@@ -140,6 +171,9 @@ impl From<AppError> for async_graphql::Error {
         if let Some(field) = err.field() {
             ext.set("field", field);
         }
+        if let Some(seconds) = err.retry_after() {
+            ext.set("retryAfter", seconds);
+        }
         async_graphql::Error {
             message: err.message().to_string(),
             source: None,
@@ -151,6 +185,12 @@ impl From<AppError> for async_graphql::Error {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "detail": self.message(), "code": self.code() });
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if let Some(seconds) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

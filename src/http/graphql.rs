@@ -55,6 +55,9 @@ pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Body
         Err(err) => return request_error(&err.to_string()),
     };
     let auth = auth::from_headers(&state.app, &headers).await;
+    if let crate::auth::AuthState::Unverified(err) = auth {
+        return unverified(err);
+    }
     let loaders = crate::graphql::loaders::per_request(state.app.clone());
     let response = state
         .schema
@@ -119,6 +122,23 @@ fn body_error(err: axum::Error, limit: usize) -> AppError {
     } else {
         AppError::bad_input("body", "could not read the request body")
     }
+}
+
+/// The token could not be checked (the database is unreachable): the whole request fails with
+/// the error's status (503) and `Retry-After`, in GraphQL's shape with `extensions.retryAfter`,
+/// rather than running as anonymous or answering UNAUTHENTICATED.
+fn unverified(err: AppError) -> Response {
+    let error = async_graphql::Error::from(err.clone());
+    let body = serde_json::json!({
+        "errors": [{ "message": error.message, "extensions": error.extensions }]
+    });
+    let mut response = (err.status(), axum::Json(body)).into_response();
+    if let Some(seconds) = err.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
+    }
+    response
 }
 
 /// A request that is not GraphQL at all: 400 with a GraphQL-shaped error, as clients expect.

@@ -5,6 +5,7 @@ mod accounts;
 mod authz;
 mod chats;
 mod cluster;
+mod db_outage;
 mod downloads;
 mod file_bytes;
 mod files;
