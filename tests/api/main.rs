@@ -25,6 +25,7 @@ mod schema;
 mod search;
 mod startup;
 mod tokens;
+mod upload_hygiene;
 mod uploads;
 mod validation;
 mod websocket;
