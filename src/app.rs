@@ -51,7 +51,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Creates the data directory, opens and migrates the database, loads the signing secret.
+    /// Creates the data directory, opens and migrates the database (waiting while it is
+    /// unreachable, see `db::connect`), loads the signing secret, opens the file store.
     pub async fn new(config: Config) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.data_dir)?;
         let secret =

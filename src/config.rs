@@ -28,6 +28,16 @@ pub struct Config {
     #[arg(long, env = "GOFTGU_DB_MAX_CONNECTIONS", default_value_t = 10)]
     pub db_max_connections: u32,
 
+    /// Seconds a request waits for a database connection (or for a new one to open) before it
+    /// answers 503 "try again": short, so a database outage is answered quickly.
+    #[arg(long, env = "GOFTGU_DB_ACQUIRE_TIMEOUT_SECONDS", default_value_t = 3)]
+    pub db_acquire_timeout_seconds: u64,
+
+    /// Seconds a starting instance keeps retrying an unreachable database before it exits;
+    /// default: it waits for ever (retrying with backoff, logging every attempt).
+    #[arg(long, env = "GOFTGU_DB_STARTUP_WAIT_SECONDS")]
+    pub db_startup_wait_seconds: Option<u64>,
+
     /// Redis URL for the shared event bus and presence across instances; default: in-process.
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
@@ -336,6 +346,11 @@ impl fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("database", &redact_url(&self.effective_database_url()))
             .field("db_max_connections", &self.db_max_connections)
+            .field(
+                "db_acquire_timeout_seconds",
+                &self.db_acquire_timeout_seconds,
+            )
+            .field("db_startup_wait_seconds", &self.db_startup_wait_seconds)
             .field("redis", &self.redis_url.as_deref().map(redact_url))
             .field("redis_prefix", &self.redis_prefix)
             .field("ws_ping_seconds", &self.ws_ping_seconds)

@@ -1,30 +1,81 @@
-//! Opens the database (embedded SQLite by default, PostgreSQL by URL) and applies migrations.
+//! Opens the database (embedded SQLite by default, PostgreSQL by URL) and applies migrations,
+//! waiting for a database that is not up yet; tells an unreachable database apart from other
+//! database errors, so an outage answers "try again" instead of looking like a refusal.
 use std::{
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection,
-    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+    ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr,
+    sqlx::{
+        self,
+        sqlite::{SqliteJournalMode, SqliteSynchronous},
+    },
 };
 
 use crate::config::Config;
 
-/// Connects with pool limits and SQLite's WAL mode plus a busy timeout (so concurrent writers
-/// wait instead of failing with "database is locked"), counts statements, and migrates.
+/// First wait before retrying an unreachable database at start-up; doubled after each attempt.
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+/// Longest wait between two start-up attempts.
+const MAX_RETRY: Duration = Duration::from_secs(10);
+
+/// Connects and migrates. While the database is unreachable it retries with exponential backoff
+/// (logged at every attempt), for ever or until `db_startup_wait_seconds`; other errors (a bad
+/// URL, wrong credentials, a failed migration) end start-up at once.
 pub async fn connect(
     config: &Config,
     statements: Arc<AtomicU64>,
 ) -> anyhow::Result<DatabaseConnection> {
+    let started = Instant::now();
+    let give_up = config.db_startup_wait_seconds.map(Duration::from_secs);
+    let mut wait = FIRST_RETRY;
+    let mut attempt = 1u32;
+    loop {
+        let err = match connect_once(config, statements.clone()).await {
+            Ok(db) => {
+                if attempt > 1 {
+                    tracing::info!(attempt, "database reachable");
+                }
+                return Ok(db);
+            }
+            Err(err) => err,
+        };
+        let waited = started.elapsed();
+        let out_of_time = give_up.is_some_and(|limit| waited + wait > limit);
+        if !is_unavailable(&err) || misconfigured(&err) || out_of_time {
+            return Err(err.into());
+        }
+        tracing::warn!(
+            error = %err,
+            attempt,
+            retry_in_ms = wait.as_millis() as u64,
+            "database unreachable at start-up; retrying"
+        );
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(MAX_RETRY);
+        attempt += 1;
+    }
+}
+
+/// One attempt: pool limits, SQLite's WAL mode plus a busy timeout (so concurrent writers wait
+/// instead of failing with "database is locked"), the statement counter, migrations.
+async fn connect_once(
+    config: &Config,
+    statements: Arc<AtomicU64>,
+) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(config.effective_database_url());
     options
         .max_connections(config.db_max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        // Also bounds opening a connection: an unreachable database answers within it.
+        .acquire_timeout(Duration::from_secs(
+            config.db_acquire_timeout_seconds.max(1),
+        ))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
             opts.journal_mode(SqliteJournalMode::Wal)
@@ -36,6 +87,159 @@ pub async fn connect(
     db.set_metric_callback(move |_| {
         statements.fetch_add(1, Ordering::Relaxed);
     });
-    Migrator::up(&db, None).await?;
+    if let Err(err) = Migrator::up(&db, None).await {
+        db.close().await.ok();
+        return Err(err);
+    }
     Ok(db)
+}
+
+/// Whether `err` means the database cannot be reached or cannot serve just now (as opposed to
+/// a problem with the statement or the data), decided by the error's kind, never its text: no
+/// connection within the acquire timeout, a closed pool, a connection that could not be opened
+/// (sea-orm's `Conn` kind, whatever the cause: refused, reset, a handshake cut short), one that
+/// broke mid-statement (I/O), or a server that says it is shutting down, starting or full.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            sqlx_unavailable(e)
+        }
+        _ => false,
+    }
+}
+
+/// A connection refused for a reason waiting will not fix: a bad setting or TLS setup, wrong
+/// credentials (SQLSTATE class 28) or a database that does not exist (3D000). A running server
+/// still answers these "try again" (the operator is fixing it); a starting one exits.
+fn misconfigured(err: &DbErr) -> bool {
+    let DbErr::Conn(RuntimeErr::SqlxError(e)) = err else {
+        return false;
+    };
+    match e.as_ref() {
+        sqlx::Error::Configuration(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(e) => e
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .is_some_and(|pg| postgres_refusal(pg.code())),
+        _ => false,
+    }
+}
+
+fn postgres_refusal(sqlstate: &str) -> bool {
+    sqlstate.starts_with("28") || sqlstate == "3D000"
+}
+
+fn sqlx_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(e) => {
+            if let Some(pg) = e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                postgres_unavailable(pg.code())
+            } else if let Some(sqlite) = e.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                sqlite_busy(sqlx::error::DatabaseError::code(sqlite).as_deref())
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
+}
+
+/// SQLSTATEs for "not now": class 08 (connection exception), 57P01–57P03 (administrator or
+/// crash shutdown, cannot connect now) and 53300 (too many connections).
+fn postgres_unavailable(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || matches!(sqlstate, "57P01" | "57P02" | "57P03" | "53300")
+}
+
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), extended codes included: the file stayed locked
+/// past the busy timeout.
+fn sqlite_busy(code: Option<&str>) -> bool {
+    code.and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::ConnAcquireErr;
+
+    fn sqlx_err(err: sqlx::Error) -> Arc<sqlx::Error> {
+        Arc::new(err)
+    }
+
+    #[test]
+    fn unreachable_database_errors_are_unavailability() {
+        let refused = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let cases = [
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+            DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed),
+            DbErr::Conn(RuntimeErr::SqlxError(sqlx_err(sqlx::Error::Io(refused())))),
+            DbErr::Query(RuntimeErr::SqlxError(sqlx_err(sqlx::Error::Io(
+                std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+            )))),
+            DbErr::Exec(RuntimeErr::SqlxError(sqlx_err(sqlx::Error::PoolTimedOut))),
+            DbErr::Exec(RuntimeErr::SqlxError(sqlx_err(sqlx::Error::PoolClosed))),
+            // sqlx reports a peer that closes during the TLS request as a protocol error.
+            DbErr::Conn(RuntimeErr::SqlxError(sqlx_err(sqlx::Error::Protocol(
+                "unexpected response from SSLRequest: 0x00".into(),
+            )))),
+        ];
+        for err in cases {
+            assert!(is_unavailable(&err), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn other_database_errors_are_not() {
+        let cases = [
+            DbErr::RecordNotFound("x".into()),
+            DbErr::Custom("connection refused".into()), // the text does not count
+            DbErr::Query(RuntimeErr::SqlxError(sqlx_err(sqlx::Error::RowNotFound))),
+            DbErr::Query(RuntimeErr::SqlxError(sqlx_err(sqlx::Error::Protocol(
+                "unexpected".into(),
+            )))),
+            DbErr::Query(RuntimeErr::Internal("timeout".into())),
+        ];
+        for err in cases {
+            assert!(!is_unavailable(&err), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_setting_is_not_waited_for_at_start_up() {
+        let config = DbErr::Conn(RuntimeErr::SqlxError(sqlx_err(sqlx::Error::Configuration(
+            "bad URL".into(),
+        ))));
+        assert!(
+            is_unavailable(&config),
+            "a running server answers try again"
+        );
+        assert!(misconfigured(&config), "a starting one exits");
+        let refused = DbErr::Conn(RuntimeErr::SqlxError(sqlx_err(sqlx::Error::Io(
+            std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        ))));
+        assert!(!misconfigured(&refused));
+    }
+
+    #[test]
+    fn server_states_that_mean_not_now() {
+        for code in ["08006", "08001", "57P01", "57P03", "53300"] {
+            assert!(postgres_unavailable(code), "{code}");
+        }
+        for code in ["23505", "22021", "42P01", "28P01", "3D000"] {
+            assert!(!postgres_unavailable(code), "{code}");
+        }
+        for code in ["28P01", "28000", "3D000"] {
+            assert!(postgres_refusal(code), "{code}");
+        }
+        assert!(!postgres_refusal("57P03"));
+        assert!(sqlite_busy(Some("5")));
+        assert!(sqlite_busy(Some("517"))); // SQLITE_BUSY_SNAPSHOT
+        assert!(sqlite_busy(Some("6")));
+        assert!(!sqlite_busy(Some("2067"))); // unique constraint
+        assert!(!sqlite_busy(None));
+    }
 }

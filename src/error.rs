@@ -37,7 +37,14 @@ pub enum AppError {
     UnsupportedMediaType(String),
     /// A bug or an infrastructure failure; the cause is logged, the client sees a generic text.
     Internal(String),
+    /// The database cannot be reached just now (an outage, not the caller's fault): code
+    /// `INTERNAL` with `retryAfter`, HTTP 503 with `Retry-After`, so clients retry instead of
+    /// treating it as a refusal (a client that sees UNAUTHENTICATED logs its user out).
+    Unavailable { retry_after: u64 },
 }
+
+/// Seconds a client is asked to wait before retrying while the database is unreachable.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 5;
 
 /// Result alias used by the domain layer.
 pub type AppResult<T> = Result<T, AppError>;
@@ -74,6 +81,14 @@ impl AppError {
         Self::Internal("internal server error".into())
     }
 
+    /// The database is unreachable: logged as a warning (it is the database's state, not a bug).
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "database unavailable");
+        Self::Unavailable {
+            retry_after: UNAVAILABLE_RETRY_AFTER,
+        }
+    }
+
     /// The stable machine-readable code clients switch on.
     pub fn code(&self) -> &'static str {
         match self {
@@ -85,7 +100,7 @@ impl AppError {
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
-            Self::Internal(_) => "INTERNAL",
+            Self::Internal(_) | Self::Unavailable { .. } => "INTERNAL",
         }
     }
 
@@ -101,6 +116,7 @@ impl AppError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -116,6 +132,9 @@ impl AppError {
             Self::BadInput { message, .. }
             | Self::Conflict { message, .. }
             | Self::RateLimited { message, .. } => message,
+            Self::Unavailable { .. } => {
+                "the service is unavailable for a moment: try again shortly"
+            }
         }
     }
 
@@ -130,7 +149,9 @@ impl AppError {
     /// Seconds to wait before trying again, when the error says.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::RateLimited { retry_after, .. } | Self::Unavailable { retry_after } => {
+                Some(*retry_after)
+            }
             _ => None,
         }
     }
@@ -138,7 +159,11 @@ impl AppError {
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::internal(err)
+        if crate::db::is_unavailable(&err) {
+            Self::unavailable(err)
+        } else {
+            Self::internal(err)
+        }
     }
 }
 

@@ -26,6 +26,9 @@ pub enum AuthState {
     Authenticated(Viewer),
     /// Credentials were presented but rejected (the reason is safe to show).
     Rejected(String),
+    /// Credentials were presented but could not be checked (the database is unreachable):
+    /// neither accepted nor refused, so the caller is told to try again, never to sign in again.
+    Unverified(crate::error::AppError),
 }
 
 impl AuthState {
@@ -37,6 +40,7 @@ impl AuthState {
                 "authentication required: send `Authorization: Bearer <token>`".into(),
             )),
             Self::Rejected(reason) => Err(crate::error::AppError::Unauthenticated(reason.clone())),
+            Self::Unverified(err) => Err(err.clone()),
         }
     }
 }

@@ -338,15 +338,17 @@ fn unique_violation_to_conflict(err: sea_orm::DbErr) -> AppError {
         Some(SqlErr::UniqueConstraintViolation(_)) => {
             AppError::conflict("username", "username is already taken")
         }
-        _ => AppError::internal(err),
+        _ => err.into(),
     }
 }
 
-/// When the caller's session stops being valid by itself.
+/// When the caller's session stops being valid by itself; UNAUTHENTICATED when it is already
+/// revoked or expired (a database error is not such a verdict and stays an error of its own).
 pub async fn session_expiry(app: &AppState, viewer: &Viewer) -> AppResult<chrono::DateTime<Utc>> {
     session::Entity::find_by_id(viewer.session_id)
         .one(&app.db)
         .await?
+        .filter(|s| s.revoked_at.is_none() && s.expires_at > Utc::now())
         .map(|s| s.expires_at)
         .ok_or_else(|| AppError::Unauthenticated("token revoked or expired".into()))
 }
@@ -354,13 +356,7 @@ pub async fn session_expiry(app: &AppState, viewer: &Viewer) -> AppResult<chrono
 /// Re-checks, for a long-lived connection, that the session it authenticated with is still
 /// valid (not logged out, not expired).
 pub async fn ensure_session_active(app: &AppState, viewer: &Viewer) -> AppResult<()> {
-    let session = session::Entity::find_by_id(viewer.session_id)
-        .one(&app.db)
-        .await?;
-    match session {
-        Some(s) if s.revoked_at.is_none() && s.expires_at > Utc::now() => Ok(()),
-        _ => Err(AppError::Unauthenticated("token revoked or expired".into())),
-    }
+    session_expiry(app, viewer).await.map(|_| ())
 }
 
 /// The ids of the chats a user belongs to.

@@ -78,8 +78,10 @@ pub fn detect(head: &[u8]) -> Option<Detected> {
             _ => None,
         };
     }
-    if head.starts_with(b"#!") {
-        return None; // a script
+    // Text must be text: a script, an executable whose header `infer` did not take (a short
+    // ELF), or any NUL byte is not.
+    if EXECUTABLE_MAGIC.iter().any(|magic| head.starts_with(magic)) || head.contains(&0) {
+        return None;
     }
     match std::str::from_utf8(head) {
         Ok(_) => found("text/plain; charset=utf-8", Category::Text),
@@ -88,6 +90,56 @@ pub fn detect(head: &[u8]) -> Option<Detected> {
             found("text/plain; charset=utf-8", Category::Text)
         }
         Err(_) => None,
+    }
+}
+
+/// Starts of executables and scripts: `#!`, ELF, PE (`MZ`), Mach-O (32/64-bit, both byte
+/// orders). `#!`, ELF and `MZ` would otherwise pass as text; the rest fail UTF-8 anyway.
+const EXECUTABLE_MAGIC: [&[u8]; 7] = [
+    b"#!",
+    b"\x7fELF",
+    b"MZ",
+    b"\xfe\xed\xfa\xce",
+    b"\xfe\xed\xfa\xcf",
+    b"\xce\xfa\xed\xfe",
+    b"\xcf\xfa\xed\xfe",
+];
+
+/// Follows an upload chunk by chunk to tell whether the whole file, not only the sniffed head,
+/// is UTF-8 text without NUL bytes.
+#[derive(Default)]
+struct TextScan {
+    /// The start of a character cut at the end of the previous chunk (at most 3 bytes).
+    pending: Vec<u8>,
+    binary: bool,
+}
+
+impl TextScan {
+    fn feed(&mut self, chunk: &[u8]) {
+        if self.binary {
+            return;
+        }
+        if chunk.contains(&0) {
+            self.binary = true;
+            return;
+        }
+        let joined;
+        let bytes = if self.pending.is_empty() {
+            chunk
+        } else {
+            joined = [self.pending.as_slice(), chunk].concat();
+            &joined
+        };
+        match std::str::from_utf8(bytes) {
+            Ok(_) => self.pending.clear(),
+            Err(e) if e.error_len().is_none() => self.pending = bytes[e.valid_up_to()..].to_vec(),
+            Err(_) => self.binary = true,
+        }
+    }
+
+    /// Whether everything fed was text (a character cut at the very end is not).
+    fn is_text(&self) -> bool {
+        !self.binary && self.pending.is_empty()
     }
 }
 
@@ -109,6 +161,8 @@ pub struct Received {
     size: u64,
     head: Vec<u8>,
     file_name: String,
+    /// The whole file is UTF-8 text without NUL bytes.
+    text: bool,
 }
 
 impl Received {
@@ -136,6 +190,7 @@ where
     let mut temp = app.storage.temp().await.map_err(AppError::internal)?;
     let mut size: u64 = 0;
     let mut head = Vec::with_capacity(1024);
+    let mut text = TextScan::default();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk
             .map_err(|e| AppError::bad_input("file", format!("the upload was cut off: {e}")))?;
@@ -149,6 +204,7 @@ where
             let take = (HEAD - head.len()).min(chunk.len());
             head.extend_from_slice(&chunk[..take]);
         }
+        text.feed(&chunk);
         temp.write(&chunk).await.map_err(AppError::internal)?;
     }
     temp.finish().await.map_err(AppError::internal)?;
@@ -157,6 +213,7 @@ where
         size,
         head,
         file_name: sanitize_name(file_name.unwrap_or("file")),
+        text: text.is_text(),
     })
 }
 
@@ -194,6 +251,8 @@ pub async fn save(
         return Err(AppError::bad_input("file", "the file is empty"));
     }
     let detected = detect(&received.head)
+        // The head looked like text; so must the rest.
+        .filter(|d| d.category != Category::Text || received.text)
         .filter(|d| accepted(accept, d))
         .ok_or_else(|| {
             AppError::UnsupportedMediaType("this type of file is not accepted here".into())
@@ -421,4 +480,72 @@ pub async fn authorize_download(
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn category(bytes: &[u8]) -> Option<Category> {
+        detect(bytes).map(|d| d.category)
+    }
+
+    fn scan(chunks: &[&[u8]]) -> bool {
+        let mut text = TextScan::default();
+        chunks.iter().for_each(|c| text.feed(c));
+        text.is_text()
+    }
+
+    #[test]
+    fn text_is_text() {
+        assert_eq!(category(b"hello\nworld\n"), Some(Category::Text));
+        assert_eq!(category("سلام".as_bytes()), Some(Category::Text));
+        // A character cut by the end of the sniffed window.
+        assert_eq!(category(&"سلام".as_bytes()[..7]), Some(Category::Text));
+    }
+
+    #[test]
+    fn nul_bytes_and_executable_magic_are_not_text() {
+        let mut elf16 = b"\x7fELF\x02\x01\x01".to_vec();
+        elf16.resize(16, 0);
+        let cases: [&[u8]; 9] = [
+            &elf16,
+            b"\x7fELF looks like text otherwise",
+            b"MZ\x90 then text",
+            b"MZ is also a PE header",
+            b"#!/bin/sh\nrm -rf /\n",
+            b"plain text\0with a NUL",
+            b"\xfe\xed\xfa\xcfmach-o",
+            b"\xcf\xfa\xed\xfemach-o",
+            b"\0",
+        ];
+        for bytes in cases {
+            assert_eq!(
+                category(bytes),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn the_whole_file_must_be_text() {
+        let word = "سلام".as_bytes();
+        assert!(scan(&[b"hello ", b"world"]));
+        assert!(
+            scan(&[&word[..3], &word[3..5], &word[5..]]),
+            "characters split across chunks"
+        );
+        assert!(!scan(&[b"hello", b" wor\0ld"]), "a NUL after the head");
+        assert!(
+            !scan(&[b"hello", b"\xff\xfe"]),
+            "invalid UTF-8 after the head"
+        );
+        assert!(!scan(&[b"hello", &word[..3]]), "cut off inside a character");
+        assert!(
+            scan(&[]),
+            "nothing is (empty) text; emptiness is refused elsewhere"
+        );
+    }
 }

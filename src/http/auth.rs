@@ -1,7 +1,7 @@
 //! Reads `Authorization: Bearer <token>` and resolves it to the caller before GraphQL runs.
 use axum::http::{HeaderMap, header::AUTHORIZATION};
 
-use crate::{app::AppState, auth::AuthState, domain::accounts};
+use crate::{app::AppState, auth::AuthState, domain::accounts, error::AppError};
 
 /// The caller of an HTTP request: anonymous without a header, rejected with a bad one.
 pub async fn from_headers(app: &AppState, headers: &HeaderMap) -> AuthState {
@@ -16,11 +16,13 @@ pub async fn from_headers(app: &AppState, headers: &HeaderMap) -> AuthState {
     }
 }
 
-/// Resolves a raw token (HTTP header or WebSocket `connection_init`).
+/// Resolves a raw token (HTTP header or WebSocket `connection_init`). Only a verdict on the
+/// token rejects it; a database that cannot be asked leaves it unverified.
 pub async fn from_token(app: &AppState, token: &str) -> AuthState {
     match accounts::authenticate(app, token).await {
         Ok(viewer) => AuthState::Authenticated(viewer),
-        Err(err) => AuthState::Rejected(err.message().to_string()),
+        Err(AppError::Unauthenticated(reason)) => AuthState::Rejected(reason),
+        Err(err) => AuthState::Unverified(err),
     }
 }
 
@@ -35,7 +37,7 @@ pub fn bearer_token(value: &str) -> Option<&str> {
 pub struct CurrentUser(pub crate::auth::Viewer);
 
 impl axum::extract::FromRequestParts<super::HttpState> for CurrentUser {
-    type Rejection = crate::error::AppError;
+    type Rejection = AppError;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
@@ -43,10 +45,11 @@ impl axum::extract::FromRequestParts<super::HttpState> for CurrentUser {
     ) -> Result<Self, Self::Rejection> {
         match from_headers(&state.app, &parts.headers).await {
             AuthState::Authenticated(viewer) => Ok(Self(viewer)),
-            AuthState::Anonymous => Err(crate::error::AppError::Unauthenticated(
+            AuthState::Anonymous => Err(AppError::Unauthenticated(
                 "authentication required: send `Authorization: Bearer <token>`".into(),
             )),
-            AuthState::Rejected(reason) => Err(crate::error::AppError::Unauthenticated(reason)),
+            AuthState::Rejected(reason) => Err(AppError::Unauthenticated(reason)),
+            AuthState::Unverified(err) => Err(err),
         }
     }
 }
@@ -55,7 +58,7 @@ impl axum::extract::FromRequestParts<super::HttpState> for CurrentUser {
 pub struct MaybeUser(pub Option<crate::auth::Viewer>);
 
 impl axum::extract::FromRequestParts<super::HttpState> for MaybeUser {
-    type Rejection = crate::error::AppError;
+    type Rejection = AppError;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
@@ -64,7 +67,8 @@ impl axum::extract::FromRequestParts<super::HttpState> for MaybeUser {
         match from_headers(&state.app, &parts.headers).await {
             AuthState::Authenticated(viewer) => Ok(Self(Some(viewer))),
             AuthState::Anonymous => Ok(Self(None)),
-            AuthState::Rejected(reason) => Err(crate::error::AppError::Unauthenticated(reason)),
+            AuthState::Rejected(reason) => Err(AppError::Unauthenticated(reason)),
+            AuthState::Unverified(err) => Err(err),
         }
     }
 }

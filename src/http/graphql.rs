@@ -29,6 +29,9 @@ pub async fn post(
         .is_some_and(|t| t.starts_with("multipart/form-data"));
     let app = &state.app;
     let auth = auth::from_headers(app, &headers).await;
+    if let crate::auth::AuthState::Unverified(err) = auth {
+        return unverified(err);
+    }
     let mut batch = if is_multipart {
         // Only signed-in callers upload: refuse before a single file byte is read.
         if let Err(err) = auth.viewer() {
@@ -133,6 +136,23 @@ fn body_error(err: axum::Error, limit: usize) -> AppError {
     } else {
         AppError::bad_input("body", "could not read the request body")
     }
+}
+
+/// The token could not be checked (the database is unreachable): the whole request fails with
+/// the error's status (503) and `Retry-After`, in GraphQL's shape with `extensions.retryAfter`,
+/// rather than running as anonymous or answering UNAUTHENTICATED.
+fn unverified(err: AppError) -> Response {
+    let error = async_graphql::Error::from(err.clone());
+    let body = serde_json::json!({
+        "errors": [{ "message": error.message, "extensions": error.extensions }]
+    });
+    let mut response = (err.status(), axum::Json(body)).into_response();
+    if let Some(seconds) = err.retry_after() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
+    }
+    response
 }
 
 /// A request refused before it runs: the status, with a GraphQL-shaped error as clients expect.

@@ -28,6 +28,7 @@ use super::{
 use crate::{
     auth::AuthState,
     domain::{accounts, presence},
+    error::AppError,
     events::{Event, Topic},
 };
 use async_graphql::futures_util::stream::SplitSink;
@@ -150,13 +151,29 @@ async fn serve(
             AuthState::Rejected("authentication required: put the token in connection_init".into())
         }
     };
-    let AuthState::Authenticated(viewer) = auth else {
-        let reason = match auth {
-            AuthState::Rejected(reason) => reason,
-            _ => "authentication required".into(),
-        };
-        refuse(&mut sink, protocol, 4403, &format!("Forbidden: {reason}")).await;
-        return;
+    let viewer = match auth {
+        AuthState::Authenticated(viewer) => viewer,
+        AuthState::Unverified(err) => {
+            // Not a verdict on the token: a retryable close, so clients reconnect later
+            // instead of signing their user out.
+            let (code, reason) = unverified_close(&err);
+            refuse(&mut sink, protocol, code, reason).await;
+            return;
+        }
+        AuthState::Rejected(reason) => {
+            refuse(&mut sink, protocol, 4403, &format!("Forbidden: {reason}")).await;
+            return;
+        }
+        AuthState::Anonymous => {
+            refuse(
+                &mut sink,
+                protocol,
+                4403,
+                "Forbidden: authentication required",
+            )
+            .await;
+            return;
+        }
     };
 
     let app = state.app.clone();
@@ -217,20 +234,39 @@ enum First {
 
 /// Resolves when the connection's session ends: its token expires, or it is revoked (logout,
 /// password change) on any instance. The socket is then closed, so a revoked token stops
-/// receiving events at once rather than at its next subscription.
+/// receiving events at once rather than at its next subscription. The session row is read at
+/// the start and again after missed events; when the database cannot answer, that is no
+/// verdict: the socket stays open and the row is asked for again a little later.
 async fn session_end(app: &crate::app::AppState, viewer: crate::auth::Viewer) -> &'static str {
+    use tokio::time::Instant;
     let mut revocations = app.bus.subscribe(Topic::User(viewer.user_id));
-    let remaining = match Box::pin(accounts::session_expiry(app, &viewer)).await {
-        Ok(expires_at) => (expires_at - chrono::Utc::now())
-            .to_std()
-            .unwrap_or_default(),
-        Err(_) => return "token revoked or expired",
-    };
-    let expired = tokio::time::sleep(remaining);
-    tokio::pin!(expired);
+    // One timer for both: the session's end, once the database told it, and the next time to
+    // ask the database (at once, after missed events, or a little later when it did not answer).
+    let mut expires_at: Option<Instant> = None;
+    let mut check_at: Option<Instant> = Some(Instant::now());
+    let timer = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(timer);
     loop {
         tokio::select! {
-            _ = &mut expired => return "token expired",
+            _ = &mut timer => {
+                if check_at.is_some_and(|at| at <= Instant::now()) {
+                    match Box::pin(accounts::session_expiry(app, &viewer)).await {
+                        Ok(end) => {
+                            let left = (end - chrono::Utc::now()).to_std().unwrap_or_default();
+                            let now = Instant::now();
+                            expires_at = Some(now.checked_add(left).unwrap_or(now + NEVER));
+                            check_at = None;
+                        }
+                        Err(AppError::Unauthenticated(_)) => return "token revoked or expired",
+                        Err(_) => check_at = Some(Instant::now() + SESSION_RECHECK),
+                    }
+                }
+                if expires_at.is_some_and(|at| at <= Instant::now()) {
+                    return "token expired";
+                }
+                let next = expires_at.into_iter().chain(check_at).min();
+                timer.as_mut().reset(next.unwrap_or_else(|| Instant::now() + NEVER));
+            }
             event = revocations.recv() => match event {
                 Ok(event) => {
                     if let Event::SessionsRevoked { only, except, .. } = event.event
@@ -240,18 +276,29 @@ async fn session_end(app: &crate::app::AppState, viewer: crate::auth::Viewer) ->
                         return "token revoked";
                     }
                 }
+                // Missed events might include a revocation: ask the database.
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // Missed events might include a revocation: ask the database.
-                    if Box::pin(accounts::ensure_session_active(app, &viewer))
-                        .await
-                        .is_err()
-                    {
-                        return "token revoked";
-                    }
+                    check_at = Some(Instant::now());
+                    timer.as_mut().reset(Instant::now());
                 }
                 Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
             }
         }
+    }
+}
+
+/// A timer deadline for "nothing due" (a year).
+const NEVER: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// How soon a socket asks again for its session after the database could not answer.
+const SESSION_RECHECK: Duration = Duration::from_secs(crate::error::UNAVAILABLE_RETRY_AFTER);
+
+/// The close for a token that could not be checked: 1013 "try again later" when the database is
+/// unreachable (graphql-ws clients reconnect on it), 1011 for any other server error.
+fn unverified_close(err: &AppError) -> (u16, &'static str) {
+    match err {
+        AppError::Unavailable { .. } => (1013, "Try again later: the service is unavailable"),
+        _ => (1011, "Internal server error"),
     }
 }
 

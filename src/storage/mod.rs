@@ -1,7 +1,12 @@
 //! Where uploaded bytes live. The local-disk store (the default) keeps files under
 //! `<data-dir>/files/<generated key>`; uploads stream into `<data-dir>/tmp` first and are moved
-//! into place only once their row is written, so a failed upload leaves nothing behind.
-use std::path::{Path, PathBuf};
+//! into place only once their row is written, so a failed upload leaves nothing behind. A crash
+//! can still leave temporary files: they are swept when the store opens (see `sweep`).
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
@@ -11,7 +16,26 @@ use uuid::Uuid;
 pub struct Storage {
     files: PathBuf,
     tmp: PathBuf,
+    _claim: Arc<Claim>,
 }
+
+/// This process's own directory under `<data-dir>/tmp`, marked live by an exclusive lock on its
+/// `.lock` file for as long as the store is open. Instances sharing a data directory (one
+/// volume for the files of a cluster) then sweep only what dead processes left behind: the
+/// operating system releases a crashed process's lock.
+#[derive(Debug)]
+struct Claim {
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const LOCK: &str = ".lock";
 
 /// An upload being written; removed on drop unless it was persisted.
 pub struct TempFile {
@@ -49,12 +73,22 @@ impl Drop for TempFile {
 
 impl Storage {
     /// The local-disk store under `data_dir`.
+    /// Temporary files left by processes that are gone are removed first.
     pub fn local(data_dir: &Path) -> std::io::Result<Self> {
         let files = data_dir.join("files");
-        let tmp = data_dir.join("tmp");
+        let tmp_root = data_dir.join("tmp");
         std::fs::create_dir_all(&files)?;
-        std::fs::create_dir_all(&tmp)?;
-        Ok(Self { files, tmp })
+        std::fs::create_dir_all(&tmp_root)?;
+        let swept = sweep(&tmp_root);
+        if swept > 0 {
+            tracing::info!(swept, "removed temporary upload files left by a crash");
+        }
+        let claim = claim(&tmp_root)?;
+        Ok(Self {
+            files,
+            tmp: claim.dir.clone(),
+            _claim: Arc::new(claim),
+        })
     }
 
     /// Where unnamed spool files of GraphQL multipart uploads are created (same disk as `files`).
@@ -101,4 +135,48 @@ impl Storage {
             tracing::warn!(error = %err, "could not delete a stored file");
         }
     }
+}
+
+/// Creates and locks this process's temporary directory. The lock file is locked under a
+/// private name and only then renamed to `.lock`, so a sweeper never finds it unlocked.
+fn claim(tmp_root: &Path) -> std::io::Result<Claim> {
+    let id = Uuid::new_v4().simple().to_string();
+    let dir = tmp_root.join(&id);
+    std::fs::create_dir(&dir)?;
+    let private = dir.join(format!("{id}.lock"));
+    let lock = File::create(&private)?;
+    lock.try_lock().map_err(std::io::Error::from)?;
+    std::fs::rename(&private, dir.join(LOCK))?;
+    Ok(Claim { dir, _lock: lock })
+}
+
+/// Removes what dead processes left in `tmp_root`: directories whose `.lock` nobody holds, and
+/// loose files (the layout before per-process directories). A directory without `.lock` is
+/// being claimed right now and is left alone. Returns how many entries went; failures are
+/// logged, never fatal.
+fn sweep(tmp_root: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(tmp_root) else {
+        return 0;
+    };
+    let mut swept = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let removal = match entry.file_type() {
+            Ok(kind) if kind.is_dir() => match File::open(path.join(LOCK)) {
+                // Held while removing, so nobody can claim the directory meanwhile.
+                Ok(lock) if lock.try_lock().is_ok() => Some(std::fs::remove_dir_all(&path)),
+                _ => None, // a live process's, or being claimed
+            },
+            Ok(_) => Some(std::fs::remove_file(&path)),
+            Err(_) => None,
+        };
+        match removal {
+            Some(Ok(())) => swept += 1,
+            Some(Err(err)) => {
+                tracing::warn!(error = %err, path = %path.display(), "could not remove a temporary file");
+            }
+            None => {}
+        }
+    }
+    swept
 }

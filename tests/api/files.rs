@@ -224,18 +224,25 @@ pub fn stored_files(app: &TestApp) -> Vec<PathBuf> {
     files_under(&app.state.config.data_dir.join("files"))
 }
 
-/// Asserts the store still holds `before` files and `<data_dir>/tmp` is empty or absent (a
-/// short grace period lets a temporary file's drop finish).
+/// Temporary upload files under `<data_dir>/tmp` (each instance's `.lock` marker is not one).
+pub fn temp_files(app: &TestApp) -> Vec<PathBuf> {
+    files_under(&app.state.config.data_dir.join("tmp"))
+        .into_iter()
+        .filter(|path| path.file_name().is_none_or(|name| name != ".lock"))
+        .collect()
+}
+
+/// Asserts the store still holds `before` files and no temporary file is left (a short grace
+/// period lets a temporary file's drop finish).
 pub async fn assert_nothing_stored(app: &TestApp, before: usize, what: &str) {
-    let tmp = app.state.config.data_dir.join("tmp");
     for _ in 0..20 {
-        if files_under(&tmp).is_empty() {
+        if temp_files(app).is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(
-        files_under(&tmp),
+        temp_files(app),
         Vec::<PathBuf>::new(),
         "{what}: temporary files left"
     );
