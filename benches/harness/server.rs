@@ -82,6 +82,9 @@ impl Goftgu {
             // defaults, which fit people.
             .env("GOFTGU_MAX_SOCKETS", "1000000")
             .env("GOFTGU_MAX_SOCKETS_PER_USER", "1000000")
+            // The load clients keep idle pooled connections for 90 s; the server must not close
+            // them first between scenarios.
+            .env("GOFTGU_KEEP_ALIVE_SECONDS", "600")
             .envs(UNLIMITED)
             .stdout(Stdio::null())
             .stderr(log);
