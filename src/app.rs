@@ -1,14 +1,11 @@
-//! The application: shared state, the HTTP router, binding and graceful shutdown. `main.rs`,
+//! The composition root: builds the shared state (`state::AppState`) from the configuration,
+//! starts its background tasks, assembles the router and serves it until shutdown. `main.rs`,
 //! tests and benchmarks all start the server through `Application::build`.
 use std::{
     future::Future,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, atomic::AtomicU64},
 };
 
-use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 use crate::{
@@ -16,39 +13,13 @@ use crate::{
     config::Config,
     db,
     domain::{presence, typing},
-    events::Bus,
+    events::{self, Bus},
     graphql, http,
     limits::Limits,
     server,
+    state::AppState,
     storage::Storage,
 };
-
-/// Everything a request may need; cheap to clone (all handles).
-#[derive(Clone)]
-pub struct AppState {
-    /// The database pool.
-    pub db: DatabaseConnection,
-    /// The configuration the server started with.
-    pub config: Arc<Config>,
-    /// Token signing and verification.
-    pub keys: Arc<auth::token::TokenKeys>,
-    /// A hash of a random password, verified against when a login names no account.
-    pub dummy_password_hash: Arc<str>,
-    /// SQL statements run since start (tests and benchmarks read it to catch N+1 queries).
-    pub sql_statements: Arc<AtomicU64>,
-    /// Where events are published and subscribed.
-    pub bus: Bus,
-    /// Who is online.
-    pub presence: Arc<presence::Registry>,
-    /// Who is typing where.
-    pub typing: Arc<typing::Tracker>,
-    /// Uploaded files.
-    pub storage: Storage,
-    /// Rate limits (shared through Redis when configured).
-    pub limits: Arc<Limits>,
-    /// Key for signed download links (derived from the JWT secret, never the secret itself).
-    pub link_secret: Arc<[u8]>,
-}
 
 impl AppState {
     /// Creates the data directory, opens and migrates the database (waiting while it is
@@ -91,22 +62,25 @@ impl AppState {
             config: Arc::new(config),
             dummy_password_hash,
             sql_statements,
-            presence: Arc::new(presence::Registry::new(bus.redis().cloned())),
+            presence: Arc::new(events::presence::Registry::new(bus.redis().cloned())),
             typing: Arc::default(),
             bus,
             storage,
             link_secret,
             limits,
         };
-        state.start_background_tasks();
         Ok(state)
     }
+}
 
-    /// Typing expiry (every second), presence heartbeats and rate-limiter pruning, for the life
-    /// of the process.
-    fn start_background_tasks(&self) {
-        let app = self.clone();
-        tokio::spawn(async move {
+/// The server's periodic work: typing expiry (every second), presence heartbeats and rate-limiter
+/// pruning. Owned by the `Application`: stopped when it stops serving, before the pool closes
+/// (a task left running would work on a closed pool), and aborted if the owner is dropped.
+struct BackgroundTasks(tokio::task::JoinHandle<()>);
+
+impl BackgroundTasks {
+    fn start(app: AppState) -> Self {
+        Self(tokio::spawn(async move {
             let mut typing_tick = tokio::time::interval(std::time::Duration::from_secs(1));
             let mut heartbeat_tick = tokio::time::interval(presence::HEARTBEAT);
             loop {
@@ -118,12 +92,19 @@ impl AppState {
                     }
                 }
             }
-        });
+        }))
     }
 
-    /// SQL statements run so far.
-    pub fn sql_statement_count(&self) -> u64 {
-        self.sql_statements.load(Ordering::Relaxed)
+    /// Stops the tasks and waits until they are gone.
+    async fn stop(mut self) {
+        self.0.abort();
+        let _ = (&mut self.0).await;
+    }
+}
+
+impl Drop for BackgroundTasks {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -132,6 +113,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     state: AppState,
+    tasks: BackgroundTasks,
 }
 
 impl Application {
@@ -142,10 +124,12 @@ impl Application {
         let schema = graphql::build_schema(state.clone());
         let router = http::router(state.clone(), schema);
         let listener = TcpListener::bind(addr).await?;
+        let tasks = BackgroundTasks::start(state.clone());
         Ok(Self {
             listener,
             router,
             state,
+            tasks,
         })
     }
 
@@ -168,6 +152,7 @@ impl Application {
         // Handlers see the peer address (`ConnectInfo<SocketAddr>`): rate limits per client.
         let timeouts = server::Timeouts::from_config(&self.state.config);
         server::serve(self.listener, self.router, timeouts, shutdown).await;
+        self.tasks.stop().await;
         self.state.db.clone().close().await.ok();
         tracing::info!("goftgu stopped");
         Ok(())

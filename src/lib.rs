@@ -1,7 +1,7 @@
 //! goftgu: one GraphQL API for accounts, chats, rooms with music, and live events.
 //! Data flows one way: transport (`graphql`, `http`) → `domain` → `entity` (+ `auth`).
 
-/// The application: state, router, binding, graceful shutdown.
+/// The composition root: builds the state, the router and the server.
 pub mod app;
 /// Credentials: password hashing, tokens, the signing secret.
 pub mod auth;
@@ -27,10 +27,13 @@ pub mod limits;
 pub mod memory;
 /// The serving loop: connections with header, keep-alive and body timeouts.
 pub mod server;
+/// The shared handles every layer needs (a leaf: imports nothing above it).
+pub mod state;
 /// Where uploaded bytes live.
 pub mod storage;
 /// Logging set-up.
 pub mod telemetry;
 
-pub use app::{AppState, Application};
+pub use app::Application;
 pub use config::Config;
+pub use state::AppState;

@@ -10,13 +10,13 @@ use uuid::Uuid;
 
 use super::Viewer;
 use crate::{
-    app::AppState,
     entity::{
         chat::{self, ChatKind},
         chat_member::{self, MemberRole},
         message,
     },
     error::{AppError, AppResult},
+    state::AppState,
 };
 
 /// What the caller wants to do with a chat.

@@ -11,12 +11,12 @@ use uuid::Uuid;
 
 use super::{Viewer, validate};
 use crate::{
-    app::AppState,
     auth::password,
     entity::{session, user},
     error::{AppError, AppResult},
     events::{Event, Topic},
     limits::Action,
+    state::AppState,
 };
 
 /// One message for every failed login, so it never reveals which part was wrong.

@@ -15,13 +15,13 @@ use super::{
     users, validate,
 };
 use crate::{
-    app::AppState,
     entity::{
         chat::{self, ChatKind},
         chat_member::{self, MemberRole},
     },
     error::{AppError, AppResult},
     events::{Event, Topic},
+    state::AppState,
 };
 
 /// Longest chat name.

@@ -15,7 +15,6 @@ use super::{
     access::{Need, chat_access},
 };
 use crate::{
-    app::AppState,
     entity::{
         chat::ChatKind,
         file::{self, Purpose},
@@ -23,6 +22,7 @@ use crate::{
     },
     error::{AppError, AppResult},
     limits::Action,
+    state::AppState,
     storage::{Storage, TempFile},
 };
 

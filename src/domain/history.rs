@@ -13,9 +13,9 @@ use super::{
     reads, validate,
 };
 use crate::{
-    app::AppState,
     entity::{chat_member, message},
     error::{AppError, AppResult},
+    state::AppState,
 };
 
 /// Largest page of history.

@@ -13,7 +13,6 @@ use super::{
     in_transaction, users,
 };
 use crate::{
-    app::AppState,
     entity::{
         chat,
         chat_member::{self, MemberRole},
@@ -21,6 +20,7 @@ use crate::{
     error::{AppError, AppResult},
     events::{Event, Topic},
     limits::Action,
+    state::AppState,
 };
 
 /// Adds users to a group or room (admins); returns how many were not members before.

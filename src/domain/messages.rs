@@ -14,7 +14,6 @@ use super::{
     chats, in_transaction,
 };
 use crate::{
-    app::AppState,
     entity::{
         chat, chat_member,
         file::{self, Purpose},
@@ -23,6 +22,7 @@ use crate::{
     error::{AppError, AppResult},
     events::{Event, Topic},
     limits::Action,
+    state::AppState,
 };
 
 /// Most chats one forward may target.

@@ -24,7 +24,7 @@ use std::{future::Future, pin::Pin};
 
 use sea_orm::{DatabaseTransaction, TransactionTrait};
 
-use crate::{app::AppState, error::AppResult};
+use crate::{error::AppResult, state::AppState};
 
 /// Runs `work` in one database transaction: committed when it returns `Ok`, rolled back (by
 /// dropping the transaction) when it returns an error, so nothing is ever half-written.

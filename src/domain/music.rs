@@ -16,7 +16,6 @@ use super::{
     validate,
 };
 use crate::{
-    app::AppState,
     entity::{
         chat::{self, ChatKind},
         chat_member,
@@ -24,6 +23,7 @@ use crate::{
         track,
     },
     error::{AppError, AppResult},
+    state::AppState,
 };
 
 /// Longest title.

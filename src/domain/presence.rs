@@ -1,15 +1,8 @@
-//! Presence: a user with at least one live WebSocket is online. Each instance counts its own
-//! sockets; with Redis it also keeps `<prefix>online:<user>` (a hash: instance → expiry) fresh by
-//! heartbeat, so any instance can answer for all of them and a crashed instance's users go
-//! offline by themselves when its entries expire. The last disconnect stores `lastSeen`.
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Mutex,
-    time::Duration,
-};
-
+//! Presence rules: a user with at least one live WebSocket is online. The counting and the shared
+//! view in Redis are transport state (`events::presence::Registry`); this module decides when
+//! someone comes online or goes offline, announces it, and stores `lastSeen` on the last
+//! disconnect.
 use chrono::{DateTime, SubsecRound, Utc};
-use redis::AsyncCommands;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use uuid::Uuid;
 
@@ -18,122 +11,20 @@ use super::{
     access::{Need, chat_access},
 };
 use crate::{
-    app::AppState,
     entity::{chat_member, user},
     error::AppResult,
-    events::{Event, RedisLink, Topic},
+    events::{Event, Topic},
+    state::AppState,
 };
 
-/// How long an instance's claim that a user is online lasts without a heartbeat.
-const CLAIM_TTL: Duration = Duration::from_secs(30);
-/// How often claims are renewed.
-pub const HEARTBEAT: Duration = Duration::from_secs(10);
-
-/// This instance's live sockets per user, and the shared view in Redis.
-#[derive(Default)]
-pub struct Registry {
-    sockets: Mutex<HashMap<Uuid, usize>>,
-    redis: Option<RedisLink>,
-}
-
-impl Registry {
-    /// A registry that shares presence through Redis when a link is given.
-    pub fn new(redis: Option<RedisLink>) -> Self {
-        Self {
-            sockets: Mutex::default(),
-            redis,
-        }
-    }
-
-    fn sockets(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, usize>> {
-        self.sockets.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn key(redis: &RedisLink, user: Uuid) -> String {
-        format!("{}online:{user}", redis.prefix())
-    }
-
-    async fn claim(&self, users: &[Uuid]) {
-        let Some(redis) = &self.redis else { return };
-        let expiry = Utc::now().timestamp_millis() + CLAIM_TTL.as_millis() as i64;
-        let mut pipe = redis::pipe();
-        for user in users {
-            let key = Self::key(redis, *user);
-            pipe.hset(&key, redis.origin().to_string(), expiry).ignore();
-            pipe.expire(&key, (CLAIM_TTL.as_secs() * 2) as i64).ignore();
-        }
-        let result: redis::RedisResult<()> = pipe.query_async(&mut redis.connection()).await;
-        if let Err(err) = result {
-            tracing::warn!(error = %err, "could not renew presence in Redis");
-        }
-    }
-
-    async fn release(&self, user: Uuid) {
-        let Some(redis) = &self.redis else { return };
-        let result: redis::RedisResult<i64> = redis
-            .connection()
-            .hdel(Self::key(redis, user), redis.origin().to_string())
-            .await;
-        if let Err(err) = result {
-            tracing::warn!(error = %err, "could not release presence in Redis");
-        }
-    }
-
-    /// Which of `users` are online anywhere.
-    pub async fn online(&self, users: &[Uuid]) -> HashSet<Uuid> {
-        let mut online: HashSet<Uuid> = {
-            let sockets = self.sockets();
-            users
-                .iter()
-                .copied()
-                .filter(|u| sockets.contains_key(u))
-                .collect()
-        };
-        let Some(redis) = &self.redis else {
-            return online;
-        };
-        let rest: Vec<Uuid> = users
-            .iter()
-            .copied()
-            .filter(|u| !online.contains(u))
-            .collect();
-        if rest.is_empty() {
-            return online;
-        }
-        let mut pipe = redis::pipe();
-        for user in &rest {
-            pipe.hvals(Self::key(redis, *user));
-        }
-        let now = Utc::now().timestamp_millis();
-        match pipe
-            .query_async::<Vec<Vec<i64>>>(&mut redis.connection())
-            .await
-        {
-            Ok(claims) => {
-                for (user, expiries) in rest.iter().zip(claims) {
-                    if expiries.iter().any(|e| *e > now) {
-                        online.insert(*user);
-                    }
-                }
-            }
-            Err(err) => tracing::warn!(error = %err, "could not read presence from Redis"),
-        }
-        online
-    }
-}
+pub use crate::events::presence::HEARTBEAT;
 
 /// A socket of `user` opened. Announces the user online if they were not before.
 pub async fn connect(app: &AppState, user: Uuid) {
-    let first_here = {
-        let mut sockets = app.presence.sockets();
-        let count = sockets.entry(user).or_insert(0);
-        *count += 1;
-        *count == 1
-    };
-    if !first_here {
+    if !app.presence.opened(user) {
         return;
     }
-    let elsewhere = remote_claims(app, user).await;
+    let elsewhere = app.presence.remote_claims(user).await;
     app.presence.claim(&[user]).await;
     if !elsewhere {
         let event = Event::PresenceChanged {
@@ -145,57 +36,23 @@ pub async fn connect(app: &AppState, user: Uuid) {
     }
 }
 
-/// Whether another instance holds a live claim that `user` is online.
-async fn remote_claims(app: &AppState, user: Uuid) -> bool {
-    let Some(redis) = &app.presence.redis else {
-        return false;
-    };
-    let now = Utc::now().timestamp_millis();
-    let claims: redis::RedisResult<HashMap<String, i64>> =
-        redis.connection().hgetall(Registry::key(redis, user)).await;
-    claims.is_ok_and(|c| {
-        c.iter()
-            .any(|(instance, expiry)| *instance != redis.origin().to_string() && *expiry > now)
-    })
-}
-
 /// A socket of `user` closed. On their last socket anywhere, stores `lastSeen` and announces
 /// them offline. `lastSeen` is written before the user stops counting as online, so whoever
 /// sees them offline also sees when they were last there.
 pub async fn disconnect(app: &AppState, user: Uuid) {
-    let last_here = {
-        let mut sockets = app.presence.sockets();
-        match sockets.get_mut(&user) {
-            Some(count) if *count > 1 => {
-                *count -= 1;
-                false
-            }
-            Some(_) => true,
-            None => false,
-        }
-    };
-    if !last_here {
+    if !app.presence.closing(user) {
         return;
     }
     let now = match store_last_seen(app, user).await {
         Ok(now) => now,
         Err(_) => stored_now(), // logged by AppError; the announcement still goes out
     };
-    {
-        // A socket that opened meanwhile keeps the user online here.
-        let mut sockets = app.presence.sockets();
-        match sockets.get_mut(&user) {
-            Some(count) if *count > 1 => {
-                *count -= 1;
-                return;
-            }
-            _ => {
-                sockets.remove(&user);
-            }
-        }
+    // A socket that opened meanwhile keeps the user online here.
+    if !app.presence.closed(user) {
+        return;
     }
     app.presence.release(user).await;
-    if remote_claims(app, user).await {
+    if app.presence.remote_claims(user).await {
         return;
     }
     let event = Event::PresenceChanged {
@@ -214,7 +71,7 @@ fn stored_now() -> DateTime<Utc> {
 
 /// Renews this instance's claims (run every `HEARTBEAT`).
 pub async fn heartbeat(app: &AppState) {
-    let users: Vec<Uuid> = app.presence.sockets().keys().copied().collect();
+    let users = app.presence.local_users();
     if !users.is_empty() {
         app.presence.claim(&users).await;
     }

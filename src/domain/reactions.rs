@@ -8,11 +8,11 @@ use super::{
     access::{Need, message_access},
 };
 use crate::{
-    app::AppState,
     entity::{message, reaction},
     error::{AppError, AppResult},
     events::{Event, Topic},
     limits::Action,
+    state::AppState,
 };
 
 /// Adds the caller's reaction, or removes it if it was there. Returns the message.

@@ -13,10 +13,10 @@ use super::{
     access::{Need, chat_access, message_access},
 };
 use crate::{
-    app::AppState,
     entity::{chat_member, message},
     error::AppResult,
     events::{Event, Topic},
+    state::AppState,
 };
 
 /// A message's delivery state as its sender sees it.

@@ -14,7 +14,6 @@ use super::{
     in_transaction, members, users, validate,
 };
 use crate::{
-    app::AppState,
     entity::{
         chat::{self, ChatKind},
         chat_invite,
@@ -22,6 +21,7 @@ use crate::{
     },
     error::{AppError, AppResult},
     limits::Action,
+    state::AppState,
 };
 
 /// Creates a room with the caller as owner.

@@ -7,9 +7,9 @@ use uuid::Uuid;
 
 use super::{Viewer, paging::fetch_page, validate};
 use crate::{
-    app::AppState,
     entity::user,
     error::{AppError, AppResult},
+    state::AppState,
 };
 
 /// Largest page of `users`.

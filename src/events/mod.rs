@@ -3,7 +3,9 @@
 //! configured it also publishes to Redis, and events from other instances arrive through it.
 //! Domain code publishes only after its transaction has committed.
 pub mod hub;
+pub mod presence;
 mod redis_link;
+pub mod typing;
 
 use std::{
     any::Any,

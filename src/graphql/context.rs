@@ -2,9 +2,9 @@
 use async_graphql::Context;
 
 use crate::{
-    app::AppState,
     auth::{AuthState, Viewer},
     error::AppResult,
+    state::AppState,
 };
 
 const ANONYMOUS: AuthState = AuthState::Anonymous;

@@ -20,13 +20,13 @@ use super::{
     types::{ChatEvent, User, parse_id},
 };
 use crate::{
-    app::AppState,
     domain::{
         access::{Need, chat_access},
         accounts, presence, typing,
     },
     error::AppError,
     events::{Delivered, Event, Topic},
+    state::AppState,
 };
 
 /// Most users one `presence` subscription may watch.

@@ -15,12 +15,12 @@ use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder
 use uuid::Uuid;
 
 use crate::{
-    app::AppState,
     domain::reads,
     entity::{chat, chat_member, chat_member::MemberRole, file, message, reaction, user},
     error::AppError,
     events::Delivered,
     graphql::context::ContextExt,
+    state::AppState,
 };
 
 /// The batched reader resolvers use.

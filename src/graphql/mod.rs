@@ -16,7 +16,7 @@ mod users;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The executable schema type.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

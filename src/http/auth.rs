@@ -1,7 +1,7 @@
 //! Reads `Authorization: Bearer <token>` and resolves it to the caller before GraphQL runs.
 use axum::http::{HeaderMap, header::AUTHORIZATION};
 
-use crate::{app::AppState, auth::AuthState, domain::accounts, error::AppError};
+use crate::{auth::AuthState, domain::accounts, error::AppError, state::AppState};
 
 /// The caller of an HTTP request: anonymous without a header, rejected with a bad one.
 pub async fn from_headers(app: &AppState, headers: &HeaderMap) -> AuthState {

@@ -17,13 +17,13 @@ use super::{
     auth::{CurrentUser, MaybeUser},
 };
 use crate::{
-    app::AppState,
     domain::{
         files::{self, Signed},
         music,
     },
     entity::file,
     error::{AppError, AppResult},
+    state::AppState,
 };
 
 /// The query of a signed link.

@@ -23,7 +23,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{app::AppState, error::AppError, graphql::AppSchema};
+use crate::{error::AppError, graphql::AppSchema, state::AppState};
 
 /// What every handler receives.
 #[derive(Clone)]

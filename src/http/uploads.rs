@@ -15,7 +15,6 @@ use uuid::Uuid;
 
 use super::{HttpState, auth::CurrentUser};
 use crate::{
-    app::AppState,
     auth::Viewer,
     domain::{
         access::{Need, chat_access},
@@ -25,6 +24,7 @@ use crate::{
     },
     entity::{file, message, track},
     error::{AppError, AppResult},
+    state::AppState,
 };
 
 /// Longest text part accepted next to the file (captions, titles, ids).

@@ -237,7 +237,7 @@ enum First {
 /// receiving events at once rather than at its next subscription. The session row is read at
 /// the start and again after missed events; when the database cannot answer, that is no
 /// verdict: the socket stays open and the row is asked for again a little later.
-async fn session_end(app: &crate::app::AppState, viewer: crate::auth::Viewer) -> &'static str {
+async fn session_end(app: &crate::state::AppState, viewer: crate::auth::Viewer) -> &'static str {
     use tokio::time::Instant;
     let mut revocations = app.bus.subscribe(Topic::User(viewer.user_id));
     // One timer for both: the session's end, once the database told it, and the next time to

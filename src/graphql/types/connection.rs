@@ -6,7 +6,7 @@ use async_graphql::{
     Context, Object, OutputType, TypeName, connection::PageInfo, futures_util::future::BoxFuture,
 };
 
-use crate::{app::AppState, error::AppResult, graphql::context::ContextExt};
+use crate::{error::AppResult, graphql::context::ContextExt, state::AppState};
 
 /// Counts the whole list on demand.
 pub type Counter = Arc<dyn Fn(AppState) -> BoxFuture<'static, AppResult<u64>> + Send + Sync>;

@@ -1,0 +1,52 @@
+//! The shared handles every layer needs (database pool, configuration, keys, event bus, presence
+//! and typing stores, file store, rate limits), in a leaf module: it imports nothing above the
+//! layers that use it, so `domain`, `events` and the transports depend on it and not on the
+//! composition root (`app`), which builds it.
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    auth,
+    config::Config,
+    events::{Bus, presence, typing},
+    limits::Limits,
+    storage::Storage,
+};
+
+/// Everything a request may need; cheap to clone (all handles).
+#[derive(Clone)]
+pub struct AppState {
+    /// The database pool.
+    pub db: DatabaseConnection,
+    /// The configuration the server started with.
+    pub config: Arc<Config>,
+    /// Token signing and verification.
+    pub keys: Arc<auth::token::TokenKeys>,
+    /// A hash of a random password, verified against when a login names no account.
+    pub dummy_password_hash: Arc<str>,
+    /// SQL statements run since start (tests and benchmarks read it to catch N+1 queries).
+    pub sql_statements: Arc<AtomicU64>,
+    /// Where events are published and subscribed.
+    pub bus: Bus,
+    /// Who is online.
+    pub presence: Arc<presence::Registry>,
+    /// Who is typing where.
+    pub typing: Arc<typing::Tracker>,
+    /// Uploaded files.
+    pub storage: Storage,
+    /// Rate limits (shared through Redis when configured).
+    pub limits: Arc<Limits>,
+    /// Key for signed download links (derived from the JWT secret, never the secret itself).
+    pub link_secret: Arc<[u8]>,
+}
+
+impl AppState {
+    /// SQL statements run so far.
+    pub fn sql_statement_count(&self) -> u64 {
+        self.sql_statements.load(Ordering::Relaxed)
+    }
+}
