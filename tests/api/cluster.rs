@@ -59,10 +59,16 @@ async fn wait_for_channel(redis_url: &str, app: &TestApp, chat_id: &str) {
     }
 }
 
-async fn subscribe_chat(app: &TestApp, token: &str, chat_id: &str) -> WsClient {
+/// A socket subscribed to a chat's events (acknowledged, and the subscription running).
+pub(crate) async fn subscribe_chat(app: &TestApp, token: &str, chat_id: &str) -> WsClient {
     let mut ws = app.ws("/graphql/ws", "graphql-transport-ws").await;
-    ws.init(json!({ "Authorization": format!("Bearer {token}") }))
+    let ack = ws
+        .init(json!({ "Authorization": format!("Bearer {token}") }))
         .await;
+    assert!(
+        matches!(ack, WsEvent::Json(ref v) if v["type"] == "connection_ack"),
+        "{ack:?}"
+    );
     let query = "subscription($c: ID!) { chatEvents(chatId: $c) { __typename ... on MessageCreated { message { content } } } }";
     ws.send(json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "c": chat_id } } })).await;
     ws.send(json!({ "type": "ping" })).await;
@@ -71,7 +77,7 @@ async fn subscribe_chat(app: &TestApp, token: &str, chat_id: &str) -> WsClient {
 }
 
 /// The content of the next MessageCreated on the socket, skipping other events.
-async fn next_message(ws: &mut WsClient) -> String {
+pub(crate) async fn next_message(ws: &mut WsClient) -> String {
     loop {
         let message = ws.next_json().await;
         assert_eq!(message["type"], "next", "{message}");
@@ -221,11 +227,7 @@ async fn a_redis_restart_neither_crashes_instances_nor_stops_delivery() {
     if services().is_none() {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let mut redis = PrivateRedis::start(port);
     redis.wait_ready().await;
     let (a, b, _dirs) = spawn_pair(&redis.url()).await;

@@ -22,6 +22,7 @@ use tokio::{
 };
 
 use crate::{
+    cluster::{next_message, subscribe_chat},
     file_bytes::png,
     files::{file_part, post_parts},
     fixtures::{create_group, send},
@@ -151,32 +152,6 @@ async fn behind_proxy() -> Option<(Config, DbProxy, tempfile::TempDir)> {
 
 fn bearer(token: &str) -> Value {
     json!({ "Authorization": format!("Bearer {token}") })
-}
-
-async fn subscribe_chat(app: &TestApp, token: &str, chat_id: &str) -> WsClient {
-    let mut ws = app.ws("/graphql/ws", "graphql-transport-ws").await;
-    let ack = ws.init(bearer(token)).await;
-    assert!(
-        matches!(ack, WsEvent::Json(ref v) if v["type"] == "connection_ack"),
-        "{ack:?}"
-    );
-    let query = "subscription($c: ID!) { chatEvents(chatId: $c) { __typename ... on MessageCreated { message { content } } } }";
-    ws.send(json!({ "id": "chat", "type": "subscribe", "payload": { "query": query, "variables": { "c": chat_id } } })).await;
-    ws.send(json!({ "type": "ping" })).await;
-    assert_eq!(ws.next_json().await["type"], "pong");
-    ws
-}
-
-/// The content of the next MessageCreated on the socket, skipping other events.
-async fn next_message(ws: &mut WsClient) -> String {
-    loop {
-        let message = ws.next_json().await;
-        assert_eq!(message["type"], "next", "{message}");
-        let event = &message["payload"]["data"]["chatEvents"];
-        if event["__typename"] == "MessageCreated" {
-            return event["message"]["content"].as_str().unwrap().to_string();
-        }
-    }
 }
 
 /// Waits for the message `content`, skipping warm-up messages that arrive late.

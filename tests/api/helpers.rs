@@ -90,6 +90,14 @@ fn with_database_name(url: &str, name: &str) -> String {
     }
 }
 
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port")
+}
+
 /// Starts the app with a fresh database in a temporary directory.
 pub async fn spawn_app() -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

@@ -64,10 +64,7 @@ impl Drop for ServerProcess {
 
 async fn start_process(dir: &std::path::Path) -> ServerProcess {
     let config = test_config(dir).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = crate::helpers::free_port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_goftgu"))
         .arg("serve")
         .env("RUST_LOG", "warn")

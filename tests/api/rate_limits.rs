@@ -403,11 +403,7 @@ async fn without_redis_each_instance_still_limits_and_answers() {
     if services().is_none() {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let mut redis = PrivateRedis::start(port);
     redis.wait_ready().await;
     let (app, _dir) = spawn_app_with(|c| {
