@@ -1,15 +1,22 @@
 //! Uploads and downloads: receive a stream into a temporary file while counting bytes (stopping
 //! at the limit), detect the type from the bytes, write the row, then move the file into place.
 //! Downloads are allowed to whoever may see what the file belongs to, or to anyone holding an
-//! unexpired signed link (so `<img src>` works without headers).
+//! unexpired signed link (so `<img src>` works without headers). What a file is (`detect`) and
+//! how links are signed (`links`) are pure code in their own modules.
+mod detect;
+mod links;
+
 use bytes::Bytes;
 use chrono::Utc;
 use futures_util::{Stream, StreamExt};
-use hmac::{Hmac, Mac};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
-use sha2::Sha256;
 use uuid::Uuid;
 
+use self::detect::{Category, TextScan, accepted, detect};
+pub use self::{
+    detect::{Accept, Detected, kind_of},
+    links::{Signed, file_id_of, signed_path, url},
+};
 use super::{
     Viewer,
     access::{Need, chat_access},
@@ -25,132 +32,6 @@ use crate::{
     state::AppState,
     storage::{Storage, TempFile},
 };
-
-/// What kind of content a file holds, from its bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Category {
-    Image,
-    Video,
-    Audio,
-    Document,
-    Text,
-}
-
-/// Which files an endpoint accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Accept {
-    /// Images, video, audio, documents and plain text (never executables).
-    Any,
-    /// Images only.
-    Images,
-    /// jpg, png, webp, gif, heic, avif, mp4, mov.
-    Media,
-    /// Audio only.
-    Audio,
-}
-
-/// A detected type.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Detected {
-    pub mime: String,
-    pub category: Category,
-}
-
-/// Detects the type from the first bytes; `None` for executables and unknown binary data.
-pub fn detect(head: &[u8]) -> Option<Detected> {
-    let found = |mime: &str, category| {
-        Some(Detected {
-            mime: mime.to_string(),
-            category,
-        })
-    };
-    if let Some(kind) = infer::get(head) {
-        let mime = kind.mime_type();
-        return match mime {
-            "image/jpeg" | "image/png" | "image/webp" | "image/gif" | "image/avif" => {
-                found(mime, Category::Image)
-            }
-            "image/heif" | "image/heic" => found("image/heic", Category::Image),
-            "video/mp4" | "video/quicktime" => found(mime, Category::Video),
-            "audio/mpeg" | "audio/ogg" | "audio/x-wav" | "audio/x-flac" | "audio/aac"
-            | "audio/m4a" | "audio/x-m4a" => found(mime, Category::Audio),
-            "application/pdf" | "application/zip" => found(mime, Category::Document),
-            _ => None,
-        };
-    }
-    // Text must be text: a script, an executable whose header `infer` did not take (a short
-    // ELF), or any NUL byte is not.
-    if EXECUTABLE_MAGIC.iter().any(|magic| head.starts_with(magic)) || head.contains(&0) {
-        return None;
-    }
-    match std::str::from_utf8(head) {
-        Ok(_) => found("text/plain; charset=utf-8", Category::Text),
-        // A multi-byte character cut at the end of the sniffed window is still text.
-        Err(e) if e.error_len().is_none() && head.len() - e.valid_up_to() < 4 => {
-            found("text/plain; charset=utf-8", Category::Text)
-        }
-        Err(_) => None,
-    }
-}
-
-/// Starts of executables and scripts: `#!`, ELF, PE (`MZ`), Mach-O (32/64-bit, both byte
-/// orders). `#!`, ELF and `MZ` would otherwise pass as text; the rest fail UTF-8 anyway.
-const EXECUTABLE_MAGIC: [&[u8]; 7] = [
-    b"#!",
-    b"\x7fELF",
-    b"MZ",
-    b"\xfe\xed\xfa\xce",
-    b"\xfe\xed\xfa\xcf",
-    b"\xce\xfa\xed\xfe",
-    b"\xcf\xfa\xed\xfe",
-];
-
-/// Follows an upload chunk by chunk to tell whether the whole file, not only the sniffed head,
-/// is UTF-8 text without NUL bytes.
-#[derive(Default)]
-struct TextScan {
-    /// The start of a character cut at the end of the previous chunk (at most 3 bytes).
-    pending: Vec<u8>,
-    binary: bool,
-}
-
-impl TextScan {
-    fn feed(&mut self, chunk: &[u8]) {
-        if self.binary {
-            return;
-        }
-        if chunk.contains(&0) {
-            self.binary = true;
-            return;
-        }
-        let joined;
-        let bytes = if self.pending.is_empty() {
-            chunk
-        } else {
-            joined = [self.pending.as_slice(), chunk].concat();
-            &joined
-        };
-        match std::str::from_utf8(bytes) {
-            Ok(_) => self.pending.clear(),
-            Err(e) if e.error_len().is_none() => self.pending = bytes[e.valid_up_to()..].to_vec(),
-            Err(_) => self.binary = true,
-        }
-    }
-
-    /// Whether everything fed was text (a character cut at the very end is not).
-    fn is_text(&self) -> bool {
-        !self.binary && self.pending.is_empty()
-    }
-}
-
-fn accepted(accept: Accept, detected: &Detected) -> bool {
-    match accept {
-        Accept::Any => true,
-        Accept::Images => detected.category == Category::Image,
-        Accept::Media => matches!(detected.category, Category::Image | Category::Video),
-        Accept::Audio => detected.category == Category::Audio,
-    }
-}
 
 /// Bytes sniffed for the type.
 const HEAD: usize = 8192;
@@ -286,25 +167,6 @@ pub async fn remove(app: &AppState, file: &file::Model) -> AppResult<()> {
     Ok(())
 }
 
-/// The URL a client uses to fetch a file: public for avatars, otherwise signed and expiring.
-pub fn url(app: &AppState, file: &file::Model) -> String {
-    if file.purpose == Purpose::Avatar {
-        return format!("/files/{}", file.id);
-    }
-    signed_path(app, file.id)
-}
-
-/// A signed, expiring `/files/{id}` link.
-pub fn signed_path(app: &AppState, id: Uuid) -> String {
-    let expires = Utc::now().timestamp() + app.config.link_ttl_seconds as i64;
-    // Round up to the hour so one response's links are stable and cacheable.
-    let expires = expires + (3600 - expires.rem_euclid(3600));
-    format!(
-        "/files/{id}?exp={expires}&sig={}",
-        signature(app, id, expires)
-    )
-}
-
 /// Stores a new profile image for the caller (images only) and points `avatarUrl` at it; the
 /// previous one is deleted.
 pub async fn set_avatar(
@@ -330,12 +192,6 @@ pub async fn set_avatar(
         remove(app, &old).await?;
     }
     Ok(updated)
-}
-
-/// The file id inside a stored `/files/{id}` URL.
-pub fn file_id_of(url: &str) -> Option<Uuid> {
-    let rest = url.strip_prefix("/files/")?;
-    Uuid::parse_str(rest.split(['?', '/']).next()?).ok()
 }
 
 /// Stores a new image for a group or room (admins) and points its `imageUrl` at it.
@@ -404,23 +260,6 @@ pub async fn attach_to_message(
     Ok(file)
 }
 
-fn signature(app: &AppState, id: Uuid, expires: i64) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(&app.link_secret).expect("HMAC takes any key length");
-    mac.update(format!("{id}.{expires}").as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A signed link's parameters.
-pub struct Signed {
-    pub exp: i64,
-    pub sig: String,
-}
-
 /// The file behind a download, if the caller may have it: avatars for anyone, a valid signed
 /// link for anyone, otherwise whoever may see what the file belongs to.
 pub async fn authorize_download(
@@ -444,15 +283,7 @@ pub async fn authorize_download(
         return Ok(file);
     }
     if let Some(signed) = signed {
-        let well_formed =
-            signed.sig.len() == 64 && signed.sig.bytes().all(|b| b.is_ascii_hexdigit());
-        let valid = well_formed
-            && signed.exp >= Utc::now().timestamp()
-            && constant_time_eq(
-                signature(app, file.id, signed.exp).as_bytes(),
-                signed.sig.as_bytes(),
-            );
-        if !valid {
+        if !links::verify(app, file.id, &signed) {
             return Err(AppError::Forbidden(
                 "this link is invalid or has expired".into(),
             ));
@@ -476,76 +307,4 @@ pub async fn authorize_download(
         return Err(hidden());
     }
     Ok(file)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn category(bytes: &[u8]) -> Option<Category> {
-        detect(bytes).map(|d| d.category)
-    }
-
-    fn scan(chunks: &[&[u8]]) -> bool {
-        let mut text = TextScan::default();
-        chunks.iter().for_each(|c| text.feed(c));
-        text.is_text()
-    }
-
-    #[test]
-    fn text_is_text() {
-        assert_eq!(category(b"hello\nworld\n"), Some(Category::Text));
-        assert_eq!(category("سلام".as_bytes()), Some(Category::Text));
-        // A character cut by the end of the sniffed window.
-        assert_eq!(category(&"سلام".as_bytes()[..7]), Some(Category::Text));
-    }
-
-    #[test]
-    fn nul_bytes_and_executable_magic_are_not_text() {
-        let mut elf16 = b"\x7fELF\x02\x01\x01".to_vec();
-        elf16.resize(16, 0);
-        let cases: [&[u8]; 9] = [
-            &elf16,
-            b"\x7fELF looks like text otherwise",
-            b"MZ\x90 then text",
-            b"MZ is also a PE header",
-            b"#!/bin/sh\nrm -rf /\n",
-            b"plain text\0with a NUL",
-            b"\xfe\xed\xfa\xcfmach-o",
-            b"\xcf\xfa\xed\xfemach-o",
-            b"\0",
-        ];
-        for bytes in cases {
-            assert_eq!(
-                category(bytes),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(bytes)
-            );
-        }
-    }
-
-    #[test]
-    fn the_whole_file_must_be_text() {
-        let word = "سلام".as_bytes();
-        assert!(scan(&[b"hello ", b"world"]));
-        assert!(
-            scan(&[&word[..3], &word[3..5], &word[5..]]),
-            "characters split across chunks"
-        );
-        assert!(!scan(&[b"hello", b" wor\0ld"]), "a NUL after the head");
-        assert!(
-            !scan(&[b"hello", b"\xff\xfe"]),
-            "invalid UTF-8 after the head"
-        );
-        assert!(!scan(&[b"hello", &word[..3]]), "cut off inside a character");
-        assert!(
-            scan(&[]),
-            "nothing is (empty) text; emptiness is refused elsewhere"
-        );
-    }
 }

@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::files::kind_of;
 use super::{
     Viewer,
     access::{Need, chat_access, message_access},
@@ -244,17 +245,6 @@ pub async fn forward(
         .collect();
     app.bus.publish_all(events).await;
     Ok(count)
-}
-
-/// The message kind a file makes: images → IMAGE, audio → AUDIO, anything else → FILE.
-pub fn kind_of(content_type: &str) -> MessageKind {
-    if content_type.starts_with("image/") {
-        MessageKind::Image
-    } else if content_type.starts_with("audio/") {
-        MessageKind::Audio
-    } else {
-        MessageKind::File
-    }
 }
 
 /// The caller's uploads that are waiting to be attached, in the order given.

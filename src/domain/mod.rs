@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod chats;
 pub mod files;
 pub mod history;
+pub mod live;
 pub mod members;
 pub mod messages;
 pub mod music;

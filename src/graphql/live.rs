@@ -1,18 +1,11 @@
 //! Live operations: `chatEvents`, `myEvents` and `presence` subscriptions, `setTyping`,
-//! `touchLastSeen` and `onlineUsers`. Subscriptions re-check the session and membership when
-//! they start; a subscriber that falls behind receives `ResyncRequired` instead of silent gaps.
-use std::sync::Arc;
-
+//! `touchLastSeen` and `onlineUsers`. Who follows what (session and membership checks, chats
+//! joined and left, resync after a gap) is `domain::live`; this layer maps its items to types.
 use async_graphql::{
     Context, ID, Object, SimpleObject, Subscription,
-    futures_util::{Stream, StreamExt, stream},
+    futures_util::{Stream, StreamExt, future, stream},
 };
 use chrono::{DateTime, Utc};
-use tokio::sync::broadcast::{self, error::RecvError};
-use tokio_stream::{
-    StreamMap, wrappers::BroadcastStream, wrappers::errors::BroadcastStreamRecvError,
-};
-use uuid::Uuid;
 
 use super::{
     context::ContextExt,
@@ -21,12 +14,10 @@ use super::{
 };
 use crate::{
     domain::{
-        access::{Need, chat_access},
-        accounts, presence, typing,
+        live::{Feed, PresenceChange, Subscriber},
+        presence, typing,
     },
     error::AppError,
-    events::{Delivered, Event, Topic},
-    state::AppState,
 };
 
 /// Most users one `presence` subscription may watch.
@@ -47,21 +38,12 @@ impl LiveSubscription {
         chat_id: ID,
     ) -> async_graphql::Result<impl Stream<Item = ChatEvent> + use<>> {
         let viewer = *ctx.viewer()?;
-        let app = ctx.app().clone();
         let chat_id = parse_id("chatId", &chat_id)?;
-        let need = if viewer.is_staff {
-            Need::Read
-        } else {
-            Need::Member
-        };
-        // Boxed: the checks' state would otherwise be part of the stream kept per subscriber.
-        Box::pin(async {
-            accounts::ensure_session_active(&app, &viewer).await?;
-            chat_access(&app, &viewer, chat_id, need).await
-        })
-        .await?;
-        let receiver = app.bus.subscribe(Topic::Chat(chat_id));
-        Ok(chat_stream(receiver, viewer.user_id))
+        let feed = Subscriber::start(ctx.app(), viewer)
+            .await?
+            .chat(chat_id)
+            .await?;
+        Ok(feed.filter_map(chat_event))
     }
 
     /// Everything relevant to me across all my chats: their events, plus being added to or
@@ -71,39 +53,8 @@ impl LiveSubscription {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = ChatEvent> + use<>> {
         let viewer = *ctx.viewer()?;
-        let app = ctx.app().clone();
-        accounts::ensure_session_active(&app, &viewer).await?;
-        let me = viewer.user_id;
-        let mut topics = StreamMap::new();
-        topics.insert(
-            Topic::User(me),
-            BroadcastStream::new(app.bus.subscribe(Topic::User(me))),
-        );
-        for chat in accounts::chat_ids(&app, me).await? {
-            topics.insert(
-                Topic::Chat(chat),
-                BroadcastStream::new(app.bus.subscribe(Topic::Chat(chat))),
-            );
-        }
-        Ok(stream::unfold(
-            (topics, app),
-            move |(mut topics, app)| async move {
-                loop {
-                    let (_, item) = topics.next().await?;
-                    match item {
-                        Ok(event) => {
-                            follow(&mut topics, &app, me, &event);
-                            if let Some(out) = ChatEvent::from_delivered(&event) {
-                                return Some((out, (topics, app)));
-                            }
-                        }
-                        Err(BroadcastStreamRecvError::Lagged(missed)) => {
-                            return Some((ChatEvent::resync(missed), (topics, app)));
-                        }
-                    }
-                }
-            },
-        ))
+        let feed = Subscriber::start(ctx.app(), viewer).await?.mine().await?;
+        Ok(feed.filter_map(chat_event))
     }
 
     /// The online state of up to 100 users: their current state first, then every change.
@@ -113,8 +64,7 @@ impl LiveSubscription {
         user_ids: Vec<ID>,
     ) -> async_graphql::Result<impl Stream<Item = PresenceUpdate> + use<>> {
         let viewer = *ctx.viewer()?;
-        let app = ctx.app().clone();
-        accounts::ensure_session_active(&app, &viewer).await?;
+        let subscriber = Subscriber::start(ctx.app(), viewer).await?;
         if user_ids.is_empty() || user_ids.len() > PRESENCE_MAX {
             return Err(AppError::bad_input(
                 "userIds",
@@ -126,18 +76,12 @@ impl LiveSubscription {
             .iter()
             .map(|id| parse_id("userIds", id))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut topics = StreamMap::new();
-        for id in &ids {
-            topics.insert(
-                *id,
-                BroadcastStream::new(app.bus.subscribe(Topic::Presence(*id))),
-            );
-        }
+        let changes = subscriber.presence(&ids);
         let users = ctx
             .loader()
             .load_many(ids.iter().map(|id| UserId(*id)))
             .await?;
-        let online = app.presence.online(&ids).await;
+        let online = ctx.app().presence.online(&ids).await;
         let current: Vec<PresenceUpdate> = ids
             .iter()
             .filter_map(|id| users.get(&UserId(*id)))
@@ -147,71 +91,17 @@ impl LiveSubscription {
                 last_seen: u.last_seen_at,
             })
             .collect();
-        let changes = topics.filter_map(|(_, item)| async move {
-            match item.ok().as_deref().map(|d| &d.event) {
-                Some(Event::PresenceChanged {
-                    user_id,
-                    online,
-                    last_seen,
-                }) => Some(PresenceUpdate {
-                    user_id: ID(user_id.to_string()),
-                    is_online: *online,
-                    last_seen: *last_seen,
-                }),
-                _ => None,
-            }
-        });
-        Ok(stream::iter(current).chain(changes))
+        Ok(stream::iter(current).chain(changes.map(PresenceUpdate::from)))
     }
 }
 
-/// One chat's events for subscriber `me`: a `ResyncRequired` where the subscriber fell behind,
-/// and the end right after `me` leaves the chat.
-fn chat_stream(
-    receiver: broadcast::Receiver<Arc<Delivered>>,
-    me: Uuid,
-) -> impl Stream<Item = ChatEvent> {
-    stream::unfold((receiver, false), move |(mut receiver, done)| async move {
-        if done {
-            return None;
-        }
-        loop {
-            match receiver.recv().await {
-                Ok(event) => {
-                    let leaving =
-                        matches!(event.event, Event::MemberLeft { user_id, .. } if user_id == me);
-                    if let Some(out) = ChatEvent::from_delivered(&event) {
-                        return Some((out, (receiver, leaving)));
-                    }
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    return Some((ChatEvent::resync(missed), (receiver, false)));
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
+/// The GraphQL form of a feed item; events that are not chat events (presence, sessions) have
+/// none and are skipped.
+fn chat_event(item: Feed) -> future::Ready<Option<ChatEvent>> {
+    future::ready(match item {
+        Feed::Event(delivered) => ChatEvent::from_delivered(&delivered),
+        Feed::Resync { missed } => Some(ChatEvent::resync(missed)),
     })
-}
-
-/// Follows chats I join and drops chats I leave, inside `myEvents`.
-fn follow(
-    topics: &mut StreamMap<Topic, BroadcastStream<Arc<Delivered>>>,
-    app: &AppState,
-    me: Uuid,
-    event: &Event,
-) {
-    match *event {
-        Event::AddedToChat { chat_id, user_id } if user_id == me => {
-            topics.insert(
-                Topic::Chat(chat_id),
-                BroadcastStream::new(app.bus.subscribe(Topic::Chat(chat_id))),
-            );
-        }
-        Event::RemovedFromChat { chat_id, user_id } if user_id == me => {
-            topics.remove(&Topic::Chat(chat_id));
-        }
-        _ => {}
-    }
 }
 
 /// A user's online state.
@@ -223,6 +113,16 @@ pub struct PresenceUpdate {
     pub is_online: bool,
     /// When their last connection closed.
     pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl From<PresenceChange> for PresenceUpdate {
+    fn from(change: PresenceChange) -> Self {
+        Self {
+            user_id: ID(change.user_id.to_string()),
+            is_online: change.online,
+            last_seen: change.last_seen,
+        }
+    }
 }
 
 /// Live queries.
@@ -279,76 +179,5 @@ impl LiveMutation {
     /// Records that I was active just now; returns the stored `lastSeen`.
     async fn touch_last_seen(&self, ctx: &Context<'_>) -> async_graphql::Result<DateTime<Utc>> {
         Ok(presence::touch_last_seen(ctx.app(), ctx.viewer()?).await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::events::{Bus, hub::CAPACITY};
-
-    fn deleted(chat_id: Uuid) -> Event {
-        Event::MessageDeleted {
-            chat_id,
-            message_id: Uuid::new_v4(),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_subscriber_that_falls_behind_is_told_to_resync() {
-        let bus = Bus::local();
-        let (chat, me) = (Uuid::new_v4(), Uuid::new_v4());
-        let events = chat_stream(bus.subscribe(Topic::Chat(chat)), me);
-        let overflow = 10;
-        for _ in 0..CAPACITY + overflow {
-            bus.publish(Topic::Chat(chat), deleted(chat)).await;
-        }
-        let mut events = Box::pin(events);
-        match events.next().await {
-            Some(ChatEvent::ResyncRequired(notice)) => assert_eq!(notice.missed, overflow as u64),
-            _ => panic!("expected ResyncRequired first"),
-        }
-        // Then the events still buffered follow, none silently skipped after the notice.
-        let mut rest = 0;
-        while let Ok(Some(event)) =
-            tokio::time::timeout(std::time::Duration::from_millis(50), events.next()).await
-        {
-            assert!(matches!(event, ChatEvent::MessageDeleted(_)));
-            rest += 1;
-        }
-        assert_eq!(rest, CAPACITY);
-    }
-
-    #[tokio::test]
-    async fn the_stream_ends_after_the_subscriber_leaves() {
-        let bus = Bus::local();
-        let (chat, me, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        let mut events = Box::pin(chat_stream(bus.subscribe(Topic::Chat(chat)), me));
-        bus.publish(
-            Topic::Chat(chat),
-            Event::MemberLeft {
-                chat_id: chat,
-                user_id: other,
-            },
-        )
-        .await;
-        bus.publish(
-            Topic::Chat(chat),
-            Event::MemberLeft {
-                chat_id: chat,
-                user_id: me,
-            },
-        )
-        .await;
-        bus.publish(Topic::Chat(chat), deleted(chat)).await;
-        assert!(matches!(
-            events.next().await,
-            Some(ChatEvent::MemberLeft(_))
-        ));
-        assert!(matches!(
-            events.next().await,
-            Some(ChatEvent::MemberLeft(_))
-        ));
-        assert!(events.next().await.is_none(), "nothing after leaving");
     }
 }
