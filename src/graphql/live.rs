@@ -22,7 +22,7 @@ use super::{
 use crate::{
     domain::{
         access::{Need, chat_access},
-        accounts, presence, typing,
+        accounts, presence, sessions, typing,
     },
     error::AppError,
     events::{Delivered, Event, Topic},
@@ -56,7 +56,7 @@ impl LiveSubscription {
         };
         // Boxed: the checks' state would otherwise be part of the stream kept per subscriber.
         Box::pin(async {
-            accounts::ensure_session_active(&app, &viewer).await?;
+            sessions::ensure_active(&app, &viewer).await?;
             chat_access(&app, &viewer, chat_id, need).await
         })
         .await?;
@@ -72,7 +72,7 @@ impl LiveSubscription {
     ) -> async_graphql::Result<impl Stream<Item = ChatEvent> + use<>> {
         let viewer = *ctx.viewer()?;
         let app = ctx.app().clone();
-        accounts::ensure_session_active(&app, &viewer).await?;
+        sessions::ensure_active(&app, &viewer).await?;
         let me = viewer.user_id;
         let mut topics = StreamMap::new();
         topics.insert(
@@ -114,7 +114,7 @@ impl LiveSubscription {
     ) -> async_graphql::Result<impl Stream<Item = PresenceUpdate> + use<>> {
         let viewer = *ctx.viewer()?;
         let app = ctx.app().clone();
-        accounts::ensure_session_active(&app, &viewer).await?;
+        sessions::ensure_active(&app, &viewer).await?;
         if user_ids.is_empty() || user_ids.len() > PRESENCE_MAX {
             return Err(AppError::bad_input(
                 "userIds",
