@@ -1,6 +1,7 @@
 //! Opens the database (embedded SQLite by default, PostgreSQL by URL) and applies migrations,
 //! waiting for a database that is not up yet; tells an unreachable database apart from other
-//! database errors, so an outage answers "try again" instead of looking like a refusal.
+//! database errors, so an outage answers "try again" instead of looking like a refusal, and
+//! recognises a unique-constraint violation (and which constraint) by kind and name.
 use std::{
     sync::{
         Arc,
@@ -92,6 +93,34 @@ async fn connect_once(
         return Err(err);
     }
     Ok(db)
+}
+
+/// A unique constraint (or primary key) that a write ran into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UniqueViolation<'e> {
+    /// The database named it (PostgreSQL does): one of `migration::unique`.
+    Named(&'e str),
+    /// The database did not say which (SQLite does not); the caller looks the value up.
+    Unnamed,
+}
+
+/// Whether `err` is a unique-constraint or primary-key violation, and of which constraint,
+/// decided by the error's kind and the constraint name the database reports, never its text.
+pub fn unique_violation(err: &DbErr) -> Option<UniqueViolation<'_>> {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return None;
+    };
+    let sqlx::Error::Database(e) = e.as_ref() else {
+        return None;
+    };
+    if e.kind() != sqlx::error::ErrorKind::UniqueViolation {
+        return None;
+    }
+    Some(match e.constraint() {
+        Some(name) => UniqueViolation::Named(name),
+        None => UniqueViolation::Unnamed,
+    })
 }
 
 /// Whether `err` means the database cannot be reached or cannot serve just now (as opposed to
@@ -222,6 +251,112 @@ mod tests {
             std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
         ))));
         assert!(!misconfigured(&refused));
+    }
+
+    /// A database error as a driver reports it: a kind, maybe a constraint name, a message.
+    #[derive(Debug)]
+    struct Reported {
+        kind: fn() -> sqlx::error::ErrorKind,
+        constraint: Option<&'static str>,
+        message: &'static str,
+    }
+
+    impl std::fmt::Display for Reported {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.message)
+        }
+    }
+
+    impl std::error::Error for Reported {}
+
+    impl sqlx::error::DatabaseError for Reported {
+        fn message(&self) -> &str {
+            self.message
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn constraint(&self) -> Option<&str> {
+            self.constraint
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            (self.kind)()
+        }
+    }
+
+    fn reported(
+        kind: fn() -> sqlx::error::ErrorKind,
+        constraint: Option<&'static str>,
+        message: &'static str,
+    ) -> DbErr {
+        let err = sqlx::Error::Database(Box::new(Reported {
+            kind,
+            constraint,
+            message,
+        }));
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx_err(err)))
+    }
+
+    #[test]
+    fn unique_violations_are_known_by_kind_and_constraint_name() {
+        use sqlx::error::ErrorKind;
+        let named = reported(
+            || ErrorKind::UniqueViolation,
+            Some(migration::unique::USERS_EMAIL),
+            "duplicate key value violates unique constraint",
+        );
+        assert_eq!(
+            unique_violation(&named),
+            Some(UniqueViolation::Named("users_email_key"))
+        );
+        // SQLite names no constraint: the caller looks the value up.
+        let unnamed = reported(
+            || ErrorKind::UniqueViolation,
+            None,
+            "UNIQUE constraint failed: users.username_key",
+        );
+        assert_eq!(unique_violation(&unnamed), Some(UniqueViolation::Unnamed));
+        // The text does not count, whatever it says.
+        for err in [
+            reported(
+                || ErrorKind::ForeignKeyViolation,
+                Some("users_email_key"),
+                "UNIQUE constraint failed: users.email",
+            ),
+            reported(|| ErrorKind::Other, None, "duplicate key value"),
+            DbErr::Custom("UNIQUE constraint failed: users.email".into()),
+            DbErr::Query(RuntimeErr::Internal("unique violation".into())),
+        ] {
+            assert_eq!(unique_violation(&err), None, "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_reports_a_unique_violation_without_a_name() {
+        use sea_orm::ConnectionTrait;
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (k TEXT UNIQUE, n TEXT NOT NULL)")
+            .await
+            .unwrap();
+        db.execute_unprepared("INSERT INTO t VALUES ('a', 'x')")
+            .await
+            .unwrap();
+        let duplicate = db
+            .execute_unprepared("INSERT INTO t VALUES ('a', 'y')")
+            .await
+            .unwrap_err();
+        assert_eq!(unique_violation(&duplicate), Some(UniqueViolation::Unnamed));
+        let missing = db
+            .execute_unprepared("INSERT INTO t VALUES ('b', NULL)")
+            .await
+            .unwrap_err();
+        assert_eq!(unique_violation(&missing), None, "{missing:?}");
     }
 
     #[test]

@@ -7,6 +7,13 @@ mod m20261122_000003_create_chat;
 mod m20261122_000004_create_message;
 mod m20261122_000005_create_file;
 
+/// Names of the unique constraints the migrations create, as PostgreSQL reports them when a
+/// write violates one (it names a column's `UNIQUE` `<table>_<column>_key`; SQLite names
+/// none). Only the ones the server tells apart are listed.
+pub mod unique {
+    pub use crate::m20261122_000001_create_user::{USERS_EMAIL, USERS_USERNAME};
+}
+
 /// Every migration of the goftgu database, oldest first.
 pub struct Migrator;
 

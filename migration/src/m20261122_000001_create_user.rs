@@ -1,6 +1,11 @@
 //! Accounts: one row per person, unique by case-folded username and by (lower-cased) email.
 use sea_orm_migration::{prelude::*, schema::*};
 
+/// PostgreSQL's name for the unique constraint on `username_key` below.
+pub const USERS_USERNAME: &str = "users_username_key_key";
+/// PostgreSQL's name for the unique constraint on `email` below.
+pub const USERS_EMAIL: &str = "users_email_key";
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 

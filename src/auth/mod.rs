@@ -1,5 +1,6 @@
 //! Credentials: password hashing, access tokens and the signing secret. Pure mechanics; the rules
-//! (who may log in, which sessions are valid) live in `domain::accounts`.
+//! (who may log in, which sessions are valid) live in `domain::accounts` and
+//! `domain::sessions`.
 pub mod password;
 pub mod secret;
 pub mod token;

@@ -1,20 +1,22 @@
-//! Accounts and sessions: register, log in and out, authenticate a token, change profile or
-//! password. A token is valid only while its session row is unexpired and unrevoked.
+//! Accounts: register, log in, change profile or password. Signing in starts a session; the
+//! sessions themselves (tokens, revocation, expiry) live in `sessions`.
 use std::net::IpAddr;
 
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, Set, SqlErr,
-    sea_query::Expr,
-};
+use migration::unique;
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
-use super::{Viewer, validate};
+use super::{
+    Viewer, in_transaction,
+    sessions::{self, SignedIn},
+    validate,
+};
 use crate::{
     auth::password,
-    entity::{session, user},
+    db::{self, UniqueViolation},
+    entity::user,
     error::{AppError, AppResult},
-    events::{Event, Topic},
     limits::Action,
     state::AppState,
 };
@@ -39,15 +41,9 @@ pub struct ProfileChanges {
     pub bio: Option<String>,
 }
 
-/// A freshly issued access token and its user.
-pub struct SignedIn {
-    pub access_token: String,
-    pub expires_at: chrono::DateTime<Utc>,
-    pub user: user::Model,
-}
-
 /// Creates an account and signs it in; `client` is where the request came from (limited per
 /// address).
+#[tracing::instrument(skip_all, fields(user))]
 pub async fn register(
     app: &AppState,
     client: Option<IpAddr>,
@@ -68,11 +64,11 @@ pub async fn register(
 
     let password_hash = password::hash(input.password).await?;
     let now = Utc::now();
-    let model = user::ActiveModel {
+    let inserted = user::ActiveModel {
         id: Set(Uuid::now_v7()),
         username_key: Set(validate::username_key(&username)),
-        username: Set(username),
-        email: Set(email),
+        username: Set(username.clone()),
+        email: Set(email.clone()),
         password_hash: Set(password_hash),
         full_name: Set(full_name),
         bio: Set(None),
@@ -83,12 +79,17 @@ pub async fn register(
         updated_at: Set(now),
     }
     .insert(&app.db)
-    .await
-    .map_err(unique_violation_to_conflict)?;
-    start_session(app, model).await
+    .await;
+    let user = match inserted {
+        Ok(user) => user,
+        Err(err) => return Err(taken(app, None, Some(&username), Some(&email), err).await),
+    };
+    tracing::Span::current().record("user", tracing::field::display(user.id));
+    sessions::start(app, user).await
 }
 
 /// Signs in by email or username; `client` is where the request came from.
+#[tracing::instrument(skip_all, fields(user))]
 pub async fn login(
     app: &AppState,
     client: Option<IpAddr>,
@@ -107,48 +108,12 @@ pub async fn login(
         .unwrap_or_else(|| app.dummy_password_hash.to_string());
     let ok = password::verify(password_text, phc).await?;
     match found {
-        Some(user) if ok => start_session(app, user).await,
+        Some(user) if ok => {
+            tracing::Span::current().record("user", tracing::field::display(user.id));
+            sessions::start(app, user).await
+        }
         _ => Err(AppError::Unauthenticated(BAD_CREDENTIALS.into())),
     }
-}
-
-/// Revokes the session the caller presented.
-pub async fn logout(app: &AppState, viewer: &Viewer) -> AppResult<()> {
-    session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(Utc::now()))
-        .filter(session::Column::Id.eq(viewer.session_id))
-        .exec(&app.db)
-        .await?;
-    let event = Event::SessionsRevoked {
-        user_id: viewer.user_id,
-        only: Some(viewer.session_id),
-        except: None,
-    };
-    app.bus.publish(Topic::User(viewer.user_id), event).await;
-    Ok(())
-}
-
-/// Resolves a bearer token to its viewer: signature, expiry, session and user all checked.
-pub async fn authenticate(app: &AppState, token: &str) -> AppResult<Viewer> {
-    let claims = app.keys.decode(token)?;
-    let revoked = || AppError::Unauthenticated("token revoked or expired".into());
-    let (session, user) = session::Entity::find_by_id(claims.jti)
-        .find_also_related(user::Entity)
-        .one(&app.db)
-        .await?
-        .ok_or_else(revoked)?;
-    let user = user.ok_or_else(revoked)?;
-    if session.user_id != claims.sub
-        || session.revoked_at.is_some()
-        || session.expires_at <= Utc::now()
-    {
-        return Err(revoked());
-    }
-    Ok(Viewer {
-        user_id: user.id,
-        session_id: session.id,
-        is_staff: user.is_staff,
-    })
 }
 
 /// The caller's own account.
@@ -160,6 +125,7 @@ pub async fn me(app: &AppState, viewer: &Viewer) -> AppResult<user::Model> {
 }
 
 /// Updates the caller's own profile.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
 pub async fn update_profile(
     app: &AppState,
     viewer: &Viewer,
@@ -189,12 +155,12 @@ pub async fn update_profile(
     ensure_available(app, Some(current.id), username.as_deref(), email.as_deref()).await?;
 
     let mut model: user::ActiveModel = current.into();
-    if let Some(username) = username {
-        model.username_key = Set(validate::username_key(&username));
-        model.username = Set(username);
+    if let Some(username) = &username {
+        model.username_key = Set(validate::username_key(username));
+        model.username = Set(username.clone());
     }
-    if let Some(email) = email {
-        model.email = Set(email);
+    if let Some(email) = &email {
+        model.email = Set(email.clone());
     }
     if let Some(full_name) = full_name {
         model.full_name = Set(full_name);
@@ -203,13 +169,18 @@ pub async fn update_profile(
         model.bio = Set(bio);
     }
     model.updated_at = Set(Utc::now());
-    model
-        .update(&app.db)
-        .await
-        .map_err(unique_violation_to_conflict)
+    match model.update(&app.db).await {
+        Ok(user) => Ok(user),
+        Err(err) => {
+            let (username, email) = (username.as_deref(), email.as_deref());
+            Err(taken(app, Some(viewer.user_id), username, email, err).await)
+        }
+    }
 }
 
-/// Changes the caller's password after checking the current one; every other session is revoked.
+/// Changes the caller's password after checking the current one; every other session is
+/// revoked, in the same transaction.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
 pub async fn change_password(
     app: &AppState,
     viewer: &Viewer,
@@ -229,21 +200,13 @@ pub async fn change_password(
     let mut model: user::ActiveModel = user.into();
     model.password_hash = Set(hash);
     model.updated_at = Set(now);
-    model.update(&app.db).await?;
-    session::Entity::update_many()
-        .col_expr(session::Column::RevokedAt, Expr::value(now))
-        .filter(session::Column::UserId.eq(viewer.user_id))
-        .filter(session::Column::Id.ne(viewer.session_id))
-        .filter(session::Column::RevokedAt.is_null())
-        .exec(&app.db)
-        .await?;
-    let event = Event::SessionsRevoked {
-        user_id: viewer.user_id,
-        only: None,
-        except: Some(viewer.session_id),
-    };
-    app.bus.publish(Topic::User(viewer.user_id), event).await;
-    Ok(())
+    in_transaction(app, |txn, outbox| {
+        Box::pin(async move {
+            model.update(txn).await?;
+            sessions::revoke_others(txn, outbox, viewer, now).await
+        })
+    })
+    .await
 }
 
 /// Grants or revokes staff rights (operator command, not an API operation).
@@ -271,32 +234,6 @@ pub async fn find_by_identifier(
     Ok(user::Entity::find().filter(condition).one(&app.db).await?)
 }
 
-/// Issues a token backed by a new session row, and prunes the user's expired sessions.
-async fn start_session(app: &AppState, user: user::Model) -> AppResult<SignedIn> {
-    let now = Utc::now();
-    session::Entity::delete_many()
-        .filter(session::Column::UserId.eq(user.id))
-        .filter(session::Column::ExpiresAt.lt(now))
-        .exec(&app.db)
-        .await?;
-    let expires_at = app.keys.expiry_from(now);
-    let session = session::ActiveModel {
-        id: Set(Uuid::new_v4()),
-        user_id: Set(user.id),
-        created_at: Set(now),
-        expires_at: Set(expires_at),
-        revoked_at: Set(None),
-    }
-    .insert(&app.db)
-    .await?;
-    let access_token = app.keys.issue(user.id, session.id, now, expires_at)?;
-    Ok(SignedIn {
-        access_token,
-        expires_at,
-        user,
-    })
-}
-
 /// Refuses a username or email already used by someone other than `me`, naming the field.
 async fn ensure_available(
     app: &AppState,
@@ -320,43 +257,43 @@ async fn ensure_available(
     }
     for other in query.all(&app.db).await? {
         if username.is_some_and(|u| validate::username_key(u) == other.username_key) {
-            return Err(AppError::conflict("username", "username is already taken"));
+            return Err(username_taken());
         }
         if email.is_some_and(|e| e == other.email) {
-            return Err(AppError::conflict("email", "email is already registered"));
+            return Err(email_taken());
         }
     }
     Ok(())
 }
 
-/// A unique-index race lost to a concurrent request becomes the same `CONFLICT` as the pre-check.
-fn unique_violation_to_conflict(err: sea_orm::DbErr) -> AppError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(detail)) if detail.contains("email") => {
-            AppError::conflict("email", "email is already registered")
-        }
-        Some(SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::conflict("username", "username is already taken")
-        }
-        _ => err.into(),
+fn username_taken() -> AppError {
+    AppError::conflict("username", "username is already taken")
+}
+
+fn email_taken() -> AppError {
+    AppError::conflict("email", "email is already registered")
+}
+
+/// A write refused by a unique constraint (a race with a concurrent request, lost after the
+/// pre-check passed) becomes the same CONFLICT as the pre-check. PostgreSQL names the
+/// constraint; SQLite does not, so there the taken field is looked up again.
+async fn taken(
+    app: &AppState,
+    me: Option<Uuid>,
+    username: Option<&str>,
+    email: Option<&str>,
+    err: DbErr,
+) -> AppError {
+    match db::unique_violation(&err) {
+        None => err.into(),
+        Some(UniqueViolation::Named(unique::USERS_EMAIL)) => email_taken(),
+        Some(UniqueViolation::Named(unique::USERS_USERNAME)) => username_taken(),
+        Some(_) => match ensure_available(app, me, username, email).await {
+            Err(taken) => taken,
+            // The row in the way is already gone again: name the field the pre-check names first.
+            Ok(()) => username_taken(),
+        },
     }
-}
-
-/// When the caller's session stops being valid by itself; UNAUTHENTICATED when it is already
-/// revoked or expired (a database error is not such a verdict and stays an error of its own).
-pub async fn session_expiry(app: &AppState, viewer: &Viewer) -> AppResult<chrono::DateTime<Utc>> {
-    session::Entity::find_by_id(viewer.session_id)
-        .one(&app.db)
-        .await?
-        .filter(|s| s.revoked_at.is_none() && s.expires_at > Utc::now())
-        .map(|s| s.expires_at)
-        .ok_or_else(|| AppError::Unauthenticated("token revoked or expired".into()))
-}
-
-/// Re-checks, for a long-lived connection, that the session it authenticated with is still
-/// valid (not logged out, not expired).
-pub async fn ensure_session_active(app: &AppState, viewer: &Viewer) -> AppResult<()> {
-    session_expiry(app, viewer).await.map(|_| ())
 }
 
 /// The ids of the chats a user belongs to.

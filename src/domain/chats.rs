@@ -3,14 +3,14 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, JoinType, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, RelationTrait, Set, SqlErr,
+    QueryOrder, QuerySelect, RelationTrait, Set,
 };
 use uuid::Uuid;
 
 use super::{
     Viewer,
     access::{ChatAccess, Need, chat_access},
-    in_transaction, members,
+    autocommit, in_transaction, members,
     paging::fetch_page,
     users, validate,
 };
@@ -65,6 +65,7 @@ pub async fn open_direct(
 }
 
 /// The one direct chat of two users, created on first use (safe against concurrent creation).
+#[tracing::instrument(skip_all, fields(user = %a, other = %b))]
 pub async fn direct_chat_between(app: &AppState, a: Uuid, b: Uuid) -> AppResult<chat::Model> {
     let key = if a < b {
         format!("{a}:{b}")
@@ -78,19 +79,16 @@ pub async fn direct_chat_between(app: &AppState, a: Uuid, b: Uuid) -> AppResult<
     let now = Utc::now();
     let mut chat = new_chat(ChatKind::Direct, None, None, true, Some(a), now);
     chat.direct_key = Set(Some(key.clone()));
-    let created = in_transaction(app, |txn| {
+    let created = in_transaction(app, |txn, outbox| {
         Box::pin(async move {
             let chat = chat.insert(txn).await.map_err(unique_to_conflict)?;
             for user in [a, b] {
-                members::add_member(txn, chat.id, user, MemberRole::Member, now).await?;
+                members::add_member(txn, outbox, chat.id, user, MemberRole::Member, now).await?;
             }
             Ok(chat)
         })
     })
     .await;
-    if let Ok(chat) = &created {
-        members::announce_joined(app, chat.id, &[a, b]).await;
-    }
     match created {
         // Lost a race with a concurrent open: the other request's chat is the one.
         Err(AppError::Conflict { .. }) => find()
@@ -102,6 +100,10 @@ pub async fn direct_chat_between(app: &AppState, a: Uuid, b: Uuid) -> AppResult<
 }
 
 /// Creates a group (or room) with the caller as owner; all named members must exist.
+#[tracing::instrument(
+    skip_all,
+    fields(user = %viewer.user_id, ?kind, members = input.members.len())
+)]
 pub async fn create(
     app: &AppState,
     viewer: &Viewer,
@@ -123,25 +125,21 @@ pub async fn create(
         now,
     );
     let owner = viewer.user_id;
-    let member_ids: Vec<Uuid> = std::iter::once(owner)
-        .chain(members.iter().map(|u| u.id).filter(|id| *id != owner))
-        .collect();
-    let chat = in_transaction(app, |txn| {
+    in_transaction(app, |txn, outbox| {
         Box::pin(async move {
             let chat = chat.insert(txn).await?;
-            members::add_member(txn, chat.id, owner, MemberRole::Owner, now).await?;
+            members::add_member(txn, outbox, chat.id, owner, MemberRole::Owner, now).await?;
             for user in members.iter().filter(|u| u.id != owner) {
-                members::add_member(txn, chat.id, user.id, MemberRole::Member, now).await?;
+                members::add_member(txn, outbox, chat.id, user.id, MemberRole::Member, now).await?;
             }
             Ok(chat)
         })
     })
-    .await?;
-    members::announce_joined(app, chat.id, &member_ids).await;
-    Ok(chat)
+    .await
 }
 
 /// Renames or re-describes a group or room (admins).
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, chat = %chat_id))]
 pub async fn update(
     app: &AppState,
     viewer: &Viewer,
@@ -162,13 +160,18 @@ pub async fn update(
             DESCRIPTION_MAX,
         )?);
     }
-    let chat = model.update(&app.db).await?;
-    let event = Event::ChatUpdated { chat_id };
-    app.bus.publish(Topic::Chat(chat_id), event).await;
-    Ok(chat)
+    autocommit(app, |db, outbox| {
+        Box::pin(async move {
+            let chat = model.update(db).await?;
+            outbox.record(Topic::Chat(chat_id), Event::ChatUpdated { chat_id });
+            Ok(chat)
+        })
+    })
+    .await
 }
 
 /// Sets the caller's archive flag on a chat.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, chat = %chat_id, archived))]
 pub async fn set_archived(
     app: &AppState,
     viewer: &Viewer,
@@ -281,12 +284,12 @@ pub fn new_chat(
 
 /// A unique-index violation as a `CONFLICT` (callers that expect races handle it).
 pub(super) fn unique_to_conflict(err: sea_orm::DbErr) -> AppError {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => AppError::Conflict {
+    match crate::db::unique_violation(&err) {
+        Some(_) => AppError::Conflict {
             field: None,
             message: "already exists".into(),
         },
-        _ => AppError::from(err),
+        None => AppError::from(err),
     }
 }
 

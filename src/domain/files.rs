@@ -121,6 +121,15 @@ pub struct Owner {
 
 /// Checks the type against `accept` (415 otherwise), writes the row and moves the bytes into
 /// place. Returns the row and the detected type.
+#[tracing::instrument(
+    skip_all,
+    fields(
+        user = %viewer.user_id,
+        purpose = ?owner.purpose,
+        chat = ?owner.chat_id,
+        message = ?owner.message_id,
+    )
+)]
 pub async fn save(
     app: &AppState,
     viewer: &Viewer,
@@ -214,17 +223,20 @@ pub async fn set_chat_image(
     let previous = access.chat.image_url.as_deref().and_then(file_id_of);
     let mut model: crate::entity::chat::ActiveModel = access.chat.into();
     model.image_url = Set(Some(format!("/files/{}", file.id)));
-    let chat = model.update(&app.db).await?;
-    if let Some(old) = previous
-        && let Some(old) = file::Entity::find_by_id(old).one(&app.db).await?
-    {
-        remove(app, &old).await?;
-    }
-    let event = crate::events::Event::ChatUpdated { chat_id };
-    app.bus
-        .publish(crate::events::Topic::Chat(chat_id), event)
-        .await;
-    Ok(chat)
+    super::autocommit(app, |db, outbox| {
+        Box::pin(async move {
+            let chat = model.update(db).await?;
+            if let Some(old) = previous
+                && let Some(old) = file::Entity::find_by_id(old).one(db).await?
+            {
+                remove(app, &old).await?;
+            }
+            let event = crate::events::Event::ChatUpdated { chat_id };
+            outbox.record(crate::events::Topic::Chat(chat_id), event);
+            Ok(chat)
+        })
+    })
+    .await
 }
 
 /// Adds a file to one's own message (images and video only).
@@ -252,12 +264,15 @@ pub async fn attach_to_message(
         chat_id: Some(chat_id),
         message_id: Some(message_id),
     };
-    let (file, _) = save(app, viewer, received, Accept::Media, owner).await?;
-    let event = crate::events::Event::MessageEdited { message };
-    app.bus
-        .publish(crate::events::Topic::Chat(chat_id), event)
-        .await;
-    Ok(file)
+    super::autocommit(app, |_, outbox| {
+        Box::pin(async move {
+            let (file, _) = save(app, viewer, received, Accept::Media, owner).await?;
+            let event = crate::events::Event::MessageEdited { message };
+            outbox.record(crate::events::Topic::Chat(chat_id), event);
+            Ok(file)
+        })
+    })
+    .await
 }
 
 /// The file behind a download, if the caller may have it: avatars for anyone, a valid signed

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::{
     Viewer,
     access::{Need, chat_access},
-    accounts,
+    accounts, sessions,
 };
 use crate::{
     error::AppResult,
@@ -57,7 +57,7 @@ pub struct Subscriber<'a> {
 impl<'a> Subscriber<'a> {
     /// Re-checks the viewer's session (not logged out, not expired).
     pub async fn start(app: &'a AppState, viewer: Viewer) -> AppResult<Self> {
-        Box::pin(accounts::ensure_session_active(app, &viewer)).await?;
+        Box::pin(sessions::ensure_active(app, &viewer)).await?;
         Ok(Self { app, viewer })
     }
 

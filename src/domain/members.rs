@@ -7,8 +7,9 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    Viewer,
+    Outbox, Viewer,
     access::{Need, chat_access},
+    autocommit,
     chats::{not_direct, unique_to_conflict},
     in_transaction, users,
 };
@@ -24,6 +25,10 @@ use crate::{
 };
 
 /// Adds users to a group or room (admins); returns how many were not members before.
+#[tracing::instrument(
+    skip_all,
+    fields(user = %viewer.user_id, chat = %chat_id, added = identifiers.len())
+)]
 pub async fn add_members(
     app: &AppState,
     viewer: &Viewer,
@@ -35,35 +40,43 @@ pub async fn add_members(
     not_direct(&access)?;
     let users = users::resolve_identifiers(app, "identifiers", identifiers).await?;
     let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
-    let existing: Vec<Uuid> = chat_member::Entity::find()
-        .filter(chat_member::Column::ChatId.eq(chat_id))
-        .filter(chat_member::Column::UserId.is_in(ids.clone()))
-        .all(&app.db)
-        .await?
-        .into_iter()
-        .map(|m| m.user_id)
-        .collect();
+    let existing = already_members(app, chat_id, &ids).await?;
     let new: Vec<Uuid> = ids
         .into_iter()
         .filter(|id| !existing.contains(id))
         .collect();
     let now = Utc::now();
     let count = new.len() as u64;
-    let joined = new.clone();
-    in_transaction(app, |txn| {
+    in_transaction(app, |txn, outbox| {
         Box::pin(async move {
             for user in new {
-                add_member(txn, chat_id, user, MemberRole::Member, now).await?;
+                add_member(txn, outbox, chat_id, user, MemberRole::Member, now).await?;
             }
             Ok(())
         })
     })
     .await?;
-    announce_joined(app, chat_id, &joined).await;
     Ok(count)
 }
 
+/// Which of `users` already belong to the chat.
+pub(super) async fn already_members(
+    app: &AppState,
+    chat_id: Uuid,
+    users: &[Uuid],
+) -> AppResult<Vec<Uuid>> {
+    Ok(chat_member::Entity::find()
+        .filter(chat_member::Column::ChatId.eq(chat_id))
+        .filter(chat_member::Column::UserId.is_in(users.iter().copied()))
+        .all(&app.db)
+        .await?
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect())
+}
+
 /// Removes a member (admins). The owner cannot be removed; only the owner removes admins.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, chat = %chat_id, member = %user_id))]
 pub async fn remove_member(
     app: &AppState,
     viewer: &Viewer,
@@ -88,14 +101,17 @@ pub async fn remove_member(
         }
         _ => {}
     }
-    chat_member::Entity::delete_by_id((chat_id, user_id))
-        .exec(&app.db)
-        .await?;
-    announce_left(app, chat_id, user_id).await;
-    Ok(())
+    autocommit(app, |db, outbox| {
+        Box::pin(async move { delete_member(db, outbox, chat_id, user_id).await })
+    })
+    .await
 }
 
 /// Makes a member an admin (`promote`) or a plain member again; the owner's role never changes.
+#[tracing::instrument(
+    skip_all,
+    fields(user = %viewer.user_id, chat = %chat_id, member = %user_id, admin)
+)]
 pub async fn set_admin(
     app: &AppState,
     viewer: &Viewer,
@@ -116,19 +132,18 @@ pub async fn set_admin(
     } else {
         MemberRole::Member
     };
-    let mut model: chat_member::ActiveModel = target.into();
-    model.role = Set(role);
-    model.update(&app.db).await?;
-    let event = Event::MemberRoleChanged {
-        chat_id,
-        user_id,
-        role,
-    };
-    app.bus.publish(Topic::Chat(chat_id), event).await;
-    Ok(())
+    let model: chat_member::ActiveModel = target.into();
+    autocommit(app, |db, outbox| {
+        Box::pin(async move { set_role(db, outbox, model, role).await })
+    })
+    .await
 }
 
 /// Mutes or unmutes a member (admins); muted members cannot post. The owner cannot be muted.
+#[tracing::instrument(
+    skip_all,
+    fields(user = %viewer.user_id, chat = %chat_id, member = %user_id, muted)
+)]
 pub async fn set_muted(
     app: &AppState,
     viewer: &Viewer,
@@ -150,18 +165,17 @@ pub async fn set_muted(
 
 /// Leaves a group or room. An owner leaving hands ownership to the oldest admin, else the
 /// oldest member.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, chat = %chat_id))]
 pub async fn leave(app: &AppState, viewer: &Viewer, chat_id: Uuid) -> AppResult<()> {
     let access = chat_access(app, viewer, chat_id, Need::Member).await?;
     not_direct(&access)?;
     let was_owner = access.role() == Some(MemberRole::Owner);
     let me = viewer.user_id;
-    let heir = in_transaction(app, |txn| {
+    in_transaction(app, |txn, outbox| {
         Box::pin(async move {
-            chat_member::Entity::delete_by_id((chat_id, me))
-                .exec(txn)
-                .await?;
+            delete_member(txn, outbox, chat_id, me).await?;
             if !was_owner {
-                return Ok(None);
+                return Ok(());
             }
             let rest = chat_member::Entity::find()
                 .filter(chat_member::Column::ChatId.eq(chat_id))
@@ -173,30 +187,20 @@ pub async fn leave(app: &AppState, viewer: &Viewer, chat_id: Uuid) -> AppResult<
                 .find(|m| m.role == MemberRole::Admin)
                 .or_else(|| rest.first())
                 .cloned();
-            if let Some(heir) = &heir {
-                let mut model: chat_member::ActiveModel = heir.clone().into();
-                model.role = Set(MemberRole::Owner);
-                model.update(txn).await?;
+            if let Some(heir) = heir {
+                set_role(txn, outbox, heir.into(), MemberRole::Owner).await?;
             }
-            Ok(heir.map(|h| h.user_id))
+            Ok(())
         })
     })
-    .await?;
-    announce_left(app, chat_id, me).await;
-    if let Some(user_id) = heir {
-        let event = Event::MemberRoleChanged {
-            chat_id,
-            user_id,
-            role: MemberRole::Owner,
-        };
-        app.bus.publish(Topic::Chat(chat_id), event).await;
-    }
-    Ok(())
+    .await
 }
 
-/// Inserts a membership row; a new member has read nothing that came before they joined.
-pub async fn add_member<C: ConnectionTrait>(
+/// Inserts a membership row (a new member has read nothing that came before they joined) and
+/// tells the chat that they joined, and them that they were added.
+pub(super) async fn add_member<C: ConnectionTrait>(
     db: &C,
+    outbox: &mut Outbox<'_>,
     chat_id: Uuid,
     user_id: Uuid,
     role: MemberRole,
@@ -219,6 +223,57 @@ pub async fn add_member<C: ConnectionTrait>(
     .insert(db)
     .await
     .map_err(unique_to_conflict)?;
+    record_membership(outbox, chat_id, user_id, true);
+    Ok(())
+}
+
+/// Deletes a membership row and tells the chat that the member left (or was removed), and
+/// them that they are out.
+async fn delete_member<C: ConnectionTrait>(
+    db: &C,
+    outbox: &mut Outbox<'_>,
+    chat_id: Uuid,
+    user_id: Uuid,
+) -> AppResult<()> {
+    chat_member::Entity::delete_by_id((chat_id, user_id))
+        .exec(db)
+        .await?;
+    record_membership(outbox, chat_id, user_id, false);
+    Ok(())
+}
+
+/// Tells the chat that someone joined (or left), and them that they were added (or removed).
+fn record_membership(outbox: &mut Outbox<'_>, chat_id: Uuid, user_id: Uuid, joined: bool) {
+    let (to_chat, to_user) = if joined {
+        (
+            Event::MemberJoined { chat_id, user_id },
+            Event::AddedToChat { chat_id, user_id },
+        )
+    } else {
+        (
+            Event::MemberLeft { chat_id, user_id },
+            Event::RemovedFromChat { chat_id, user_id },
+        )
+    };
+    outbox.record(Topic::Chat(chat_id), to_chat);
+    outbox.record(Topic::User(user_id), to_user);
+}
+
+/// Gives a member a new role and tells the chat.
+async fn set_role<C: ConnectionTrait>(
+    db: &C,
+    outbox: &mut Outbox<'_>,
+    mut member: chat_member::ActiveModel,
+    role: MemberRole,
+) -> AppResult<()> {
+    member.role = Set(role);
+    let member = member.update(db).await?;
+    let event = Event::MemberRoleChanged {
+        chat_id: member.chat_id,
+        user_id: member.user_id,
+        role,
+    };
+    outbox.record(Topic::Chat(member.chat_id), event);
     Ok(())
 }
 
@@ -227,33 +282,4 @@ async fn member(app: &AppState, chat_id: Uuid, user_id: Uuid) -> AppResult<chat_
         .one(&app.db)
         .await?
         .ok_or_else(|| AppError::NotFound("member not found".into()))
-}
-
-/// Tells a chat that people joined it, and each of them that they were added.
-pub async fn announce_joined(app: &AppState, chat_id: Uuid, users: &[Uuid]) {
-    let mut events = Vec::with_capacity(users.len() * 2);
-    for &user_id in users {
-        events.push((
-            Topic::Chat(chat_id),
-            Event::MemberJoined { chat_id, user_id },
-        ));
-        events.push((
-            Topic::User(user_id),
-            Event::AddedToChat { chat_id, user_id },
-        ));
-    }
-    app.bus.publish_all(events).await;
-}
-
-/// Tells a chat that someone left (or was removed), and them that they are out.
-pub async fn announce_left(app: &AppState, chat_id: Uuid, user_id: Uuid) {
-    app.bus
-        .publish_all(vec![
-            (Topic::Chat(chat_id), Event::MemberLeft { chat_id, user_id }),
-            (
-                Topic::User(user_id),
-                Event::RemovedFromChat { chat_id, user_id },
-            ),
-        ])
-        .await;
 }

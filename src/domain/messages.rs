@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::files::kind_of;
 use super::{
-    Viewer,
+    Outbox, Viewer,
     access::{Need, chat_access, message_access},
-    chats, in_transaction,
+    autocommit, chats, in_transaction,
 };
 use crate::{
     entity::{
@@ -43,6 +43,7 @@ pub struct Outgoing {
 pub const ATTACHMENTS_MAX: usize = 10;
 
 /// Sends a text message to a chat, or to a user (opening the direct chat on first use).
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, chat))]
 pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult<message::Model> {
     app.limits.per_user(Action::Send, viewer, 1).await?;
     let chat_id = match (input.chat_id, input.recipient_id) {
@@ -66,6 +67,7 @@ pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult
             ));
         }
     };
+    tracing::Span::current().record("chat", tracing::field::display(chat_id));
     let attachments = pending_attachments(app, viewer, &input.attachment_ids).await?;
     let content = if attachments.is_empty() || !input.content.trim().is_empty() {
         Some(checked_content(app, &input.content)?)
@@ -94,9 +96,9 @@ pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult
         forwarded_from_sender_id: None,
     };
     let file_ids: Vec<Uuid> = attachments.iter().map(|f| f.id).collect();
-    let message = in_transaction(app, |txn| {
+    in_transaction(app, |txn, outbox| {
         Box::pin(async move {
-            let message = insert(txn, draft).await?;
+            let message = insert(txn, outbox, draft).await?;
             if !file_ids.is_empty() {
                 file::Entity::update_many()
                     .col_expr(file::Column::MessageId, Expr::value(message.id))
@@ -108,15 +110,11 @@ pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult
             Ok(message)
         })
     })
-    .await?;
-    let event = Event::MessageCreated {
-        message: message.clone(),
-    };
-    app.bus.publish(Topic::Chat(message.chat_id), event).await;
-    Ok(message)
+    .await
 }
 
 /// Changes the text of one's own message.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, message = %id))]
 pub async fn edit(
     app: &AppState,
     viewer: &Viewer,
@@ -139,15 +137,21 @@ pub async fn edit(
     let mut model: message::ActiveModel = message.into();
     model.content = Set(Some(content));
     model.edited_at = Set(Some(Utc::now()));
-    let message = model.update(&app.db).await?;
-    let event = Event::MessageEdited {
-        message: message.clone(),
-    };
-    app.bus.publish(Topic::Chat(message.chat_id), event).await;
-    Ok(message)
+    autocommit(app, |db, outbox| {
+        Box::pin(async move {
+            let message = model.update(db).await?;
+            let event = Event::MessageEdited {
+                message: message.clone(),
+            };
+            outbox.record(Topic::Chat(message.chat_id), event);
+            Ok(message)
+        })
+    })
+    .await
 }
 
 /// Soft-deletes a message: the sender, or an admin of the chat. Its text is erased.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, message = %id))]
 pub async fn delete(app: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<message::Model> {
     let (message, access) = message_access(app, viewer, id, Need::Read).await?;
     let is_sender = message.sender_id == Some(viewer.user_id) && access.membership.is_some();
@@ -163,13 +167,18 @@ pub async fn delete(app: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<mess
     let mut model: message::ActiveModel = message.into();
     model.content = Set(None);
     model.deleted_at = Set(Some(Utc::now()));
-    let message = model.update(&app.db).await?;
-    let event = Event::MessageDeleted {
-        chat_id: message.chat_id,
-        message_id: message.id,
-    };
-    app.bus.publish(Topic::Chat(message.chat_id), event).await;
-    Ok(message)
+    autocommit(app, |db, outbox| {
+        Box::pin(async move {
+            let message = model.update(db).await?;
+            let event = Event::MessageDeleted {
+                chat_id: message.chat_id,
+                message_id: message.id,
+            };
+            outbox.record(Topic::Chat(message.chat_id), event);
+            Ok(message)
+        })
+    })
+    .await
 }
 
 /// One message the caller may read.
@@ -179,6 +188,10 @@ pub async fn get(app: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<message
 
 /// Copies a message into other chats; the copies remember the original sender. Every target is
 /// checked before anything is written, and all copies are written together.
+#[tracing::instrument(
+    skip_all,
+    fields(user = %viewer.user_id, message = %id, targets = targets.len())
+)]
 pub async fn forward(
     app: &AppState,
     viewer: &Viewer,
@@ -223,28 +236,17 @@ pub async fn forward(
             forwarded_from_sender_id: source.forwarded_from_sender_id.or(source.sender_id),
         })
         .collect();
-    let copies = in_transaction(app, |txn| {
+    in_transaction(app, |txn, outbox| {
         Box::pin(async move {
-            let mut copies = Vec::new();
+            let mut count = 0;
             for draft in drafts {
-                copies.push(insert(txn, draft).await?);
+                insert(txn, outbox, draft).await?;
+                count += 1;
             }
-            Ok(copies)
+            Ok(count)
         })
     })
-    .await?;
-    let count = copies.len() as u64;
-    let events = copies
-        .into_iter()
-        .map(|message| {
-            (
-                Topic::Chat(message.chat_id),
-                Event::MessageCreated { message },
-            )
-        })
-        .collect();
-    app.bus.publish_all(events).await;
-    Ok(count)
+    .await
 }
 
 /// The caller's uploads that are waiting to be attached, in the order given.
@@ -303,20 +305,25 @@ fn checked_content(app: &AppState, content: &str) -> AppResult<String> {
 }
 
 /// A message about to be written.
-pub struct Draft {
-    pub chat_id: Uuid,
-    pub sender_id: Option<Uuid>,
-    pub kind: MessageKind,
-    pub content: Option<String>,
-    pub reply_to_id: Option<Uuid>,
-    pub forwarded_from_message_id: Option<Uuid>,
-    pub forwarded_from_sender_id: Option<Uuid>,
+struct Draft {
+    chat_id: Uuid,
+    sender_id: Option<Uuid>,
+    kind: MessageKind,
+    content: Option<String>,
+    reply_to_id: Option<Uuid>,
+    forwarded_from_message_id: Option<Uuid>,
+    forwarded_from_sender_id: Option<Uuid>,
 }
 
 /// Writes a message inside the caller's transaction: takes the chat's next sequence number
 /// (the UPDATE locks the chat row until commit, so numbers follow commit order), records it as
-/// the chat's last message, and moves the sender's own markers past it.
-pub async fn insert<C: ConnectionTrait>(db: &C, draft: Draft) -> AppResult<message::Model> {
+/// the chat's last message, moves the sender's own markers past it, and records its
+/// `MessageCreated` event.
+async fn insert<C: ConnectionTrait>(
+    db: &C,
+    outbox: &mut Outbox<'_>,
+    draft: Draft,
+) -> AppResult<message::Model> {
     let id = Uuid::now_v7();
     let now = Utc::now();
     // RETURNING hands the new number back in the same statement.
@@ -358,5 +365,9 @@ pub async fn insert<C: ConnectionTrait>(db: &C, draft: Draft) -> AppResult<messa
             .exec(db)
             .await?;
     }
+    let event = Event::MessageCreated {
+        message: message.clone(),
+    };
+    outbox.record(Topic::Chat(message.chat_id), event);
     Ok(message)
 }

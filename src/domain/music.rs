@@ -32,6 +32,7 @@ const TITLE_MAX: usize = 200;
 pub const PAGE_MAX: u64 = 100;
 
 /// Stores an uploaded audio file as a track (in `room_id` if given: members only).
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, room = ?room_id))]
 pub async fn upload(
     app: &AppState,
     viewer: &Viewer,
@@ -180,6 +181,7 @@ pub async fn list(
 }
 
 /// Deletes a track and its file: its uploader, or an admin of its room.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, track = %id))]
 pub async fn delete(app: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<()> {
     let (track, file) = get(app, viewer, id).await?;
     let is_uploader = track.uploader_id == Some(viewer.user_id);

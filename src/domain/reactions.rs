@@ -1,11 +1,12 @@
 //! Emoji reactions: one per (message, user, emoji); toggling the same emoji again removes it.
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, EntityTrait, Set, SqlErr};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use uuid::Uuid;
 
 use super::{
     Viewer,
     access::{Need, message_access},
+    autocommit,
 };
 use crate::{
     entity::{message, reaction},
@@ -16,6 +17,7 @@ use crate::{
 };
 
 /// Adds the caller's reaction, or removes it if it was there. Returns the message.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, message = %message_id))]
 pub async fn toggle(
     app: &AppState,
     viewer: &Viewer,
@@ -35,28 +37,34 @@ pub async fn toggle(
     if emojis::get(emoji).is_none() {
         return Err(AppError::bad_input("emoji", "emoji must be a single emoji"));
     }
-    let key = (message_id, viewer.user_id, emoji.to_string());
-    let removed = reaction::Entity::delete_by_id(key).exec(&app.db).await?;
-    if removed.rows_affected == 0 {
-        let inserted = reaction::ActiveModel {
-            message_id: Set(message_id),
-            user_id: Set(viewer.user_id),
-            emoji: Set(emoji.to_string()),
-            created_at: Set(Utc::now()),
-        }
-        .insert(&app.db)
-        .await;
-        match inserted {
-            // A concurrent identical toggle inserted it first: the reaction is there either way.
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {}
-            other => {
-                other?;
+    autocommit(app, |db, outbox| {
+        Box::pin(async move {
+            let key = (message_id, viewer.user_id, emoji.to_string());
+            let removed = reaction::Entity::delete_by_id(key).exec(db).await?;
+            if removed.rows_affected == 0 {
+                let inserted = reaction::ActiveModel {
+                    message_id: Set(message_id),
+                    user_id: Set(viewer.user_id),
+                    emoji: Set(emoji.to_string()),
+                    created_at: Set(Utc::now()),
+                }
+                .insert(db)
+                .await;
+                match inserted {
+                    // A concurrent identical toggle inserted it first: the reaction is there
+                    // either way.
+                    Err(e) if crate::db::unique_violation(&e).is_some() => {}
+                    other => {
+                        other?;
+                    }
+                }
             }
-        }
-    }
-    let event = Event::ReactionChanged {
-        message: message.clone(),
-    };
-    app.bus.publish(Topic::Chat(message.chat_id), event).await;
-    Ok(message)
+            let event = Event::ReactionChanged {
+                message: message.clone(),
+            };
+            outbox.record(Topic::Chat(message.chat_id), event);
+            Ok(message)
+        })
+    })
+    .await
 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{
     Viewer,
     access::{Need, chat_access, message_access},
+    autocommit,
 };
 use crate::{
     entity::{chat_member, message},
@@ -31,12 +32,14 @@ pub enum MessageStatus {
 }
 
 /// Moves the caller's read marker up to a message; returns how many messages became read.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, message = %message_id))]
 pub async fn mark_read(app: &AppState, viewer: &Viewer, message_id: Uuid) -> AppResult<u64> {
     let (message, _) = message_access(app, viewer, message_id, Need::Member).await?;
     advance(app, viewer, message.chat_id, message.seq).await
 }
 
 /// Marks everything in a chat read; returns how many messages became read.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, chat = %chat_id))]
 pub async fn mark_chat_read(app: &AppState, viewer: &Viewer, chat_id: Uuid) -> AppResult<u64> {
     let access = chat_access(app, viewer, chat_id, Need::Member).await?;
     advance(app, viewer, chat_id, access.chat.last_seq).await
@@ -52,23 +55,32 @@ async fn advance(app: &AppState, viewer: &Viewer, chat_id: Uuid, seq: i64) -> Ap
     if seq <= member.last_read_seq {
         return Ok(0);
     }
-    let moved = chat_member::Entity::update_many()
-        .col_expr(chat_member::Column::LastReadSeq, Expr::value(seq))
-        .filter(chat_member::Column::ChatId.eq(chat_id))
-        .filter(chat_member::Column::UserId.eq(viewer.user_id))
-        .filter(chat_member::Column::LastReadSeq.eq(member.last_read_seq))
-        .exec(&app.db)
-        .await?;
-    if moved.rows_affected == 0 {
+    let moved = autocommit(app, |db, outbox| {
+        Box::pin(async move {
+            let moved = chat_member::Entity::update_many()
+                .col_expr(chat_member::Column::LastReadSeq, Expr::value(seq))
+                .filter(chat_member::Column::ChatId.eq(chat_id))
+                .filter(chat_member::Column::UserId.eq(viewer.user_id))
+                .filter(chat_member::Column::LastReadSeq.eq(member.last_read_seq))
+                .exec(db)
+                .await?;
+            if moved.rows_affected == 0 {
+                return Ok(false);
+            }
+            mark_delivered(app, chat_id, viewer.user_id, seq).await?;
+            let event = Event::ReadStatusChanged {
+                chat_id,
+                user_id: viewer.user_id,
+                last_read_seq: seq,
+            };
+            outbox.record(Topic::Chat(chat_id), event);
+            Ok(true)
+        })
+    })
+    .await?;
+    if !moved {
         return Ok(0); // a concurrent request moved it first and counted these
     }
-    mark_delivered(app, chat_id, viewer.user_id, seq).await?;
-    let event = Event::ReadStatusChanged {
-        chat_id,
-        user_id: viewer.user_id,
-        last_read_seq: seq,
-    };
-    app.bus.publish(Topic::Chat(chat_id), event).await;
     Ok(from_others(viewer.user_id)
         .filter(message::Column::ChatId.eq(chat_id))
         .filter(message::Column::Seq.gt(member.last_read_seq))

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     Viewer,
-    access::{Need, chat_access},
+    access::{self, ChatAccess, Need, chat_access},
     chats::{self, ChatCursor, ChatPage, NewChat},
     in_transaction, members, users, validate,
 };
@@ -31,6 +31,7 @@ pub async fn create(app: &AppState, viewer: &Viewer, input: NewChat) -> AppResul
 
 /// Joins a room: public ones freely, private ones with an invite (which is used up).
 /// Joining a room one is already in just returns it.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, room = %room_id))]
 pub async fn join(app: &AppState, viewer: &Viewer, room_id: Uuid) -> AppResult<chat::Model> {
     let hidden = || AppError::NotFound("room not found".into());
     let room = chat::Entity::find_by_id(room_id)
@@ -53,27 +54,31 @@ pub async fn join(app: &AppState, viewer: &Viewer, room_id: Uuid) -> AppResult<c
         return Err(hidden());
     }
     let me = viewer.user_id;
-    in_transaction(app, |txn| {
+    in_transaction(app, |txn, outbox| {
         Box::pin(async move {
             chat_invite::Entity::delete_by_id((room_id, me))
                 .exec(txn)
                 .await?;
-            members::add_member(txn, room_id, me, MemberRole::Member, Utc::now()).await
+            members::add_member(txn, outbox, room_id, me, MemberRole::Member, Utc::now()).await
         })
     })
     .await?;
-    members::announce_joined(app, room_id, &[me]).await;
     Ok(room)
 }
 
 /// Leaves a room.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id, room = %room_id))]
 pub async fn leave(app: &AppState, viewer: &Viewer, room_id: Uuid) -> AppResult<()> {
-    ensure_room(app, viewer, room_id).await?;
+    room_access(app, viewer, room_id).await?;
     members::leave(app, viewer, room_id).await
 }
 
 /// Invites users to a room (admins); returns how many new invites were made (members and
 /// already-invited users are not counted).
+#[tracing::instrument(
+    skip_all,
+    fields(user = %viewer.user_id, room = %room_id, invited = identifiers.len())
+)]
 pub async fn invite(
     app: &AppState,
     viewer: &Viewer,
@@ -81,18 +86,11 @@ pub async fn invite(
     identifiers: &[String],
 ) -> AppResult<u64> {
     app.limits.per_user(Action::Invite, viewer, 1).await?;
-    ensure_room(app, viewer, room_id).await?;
-    chat_access(app, viewer, room_id, Need::Admin).await?;
+    let room = room_access(app, viewer, room_id).await?;
+    access::check(viewer, &room.chat, room.membership.as_ref(), Need::Admin)?;
     let users = users::resolve_identifiers(app, "identifiers", identifiers).await?;
     let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
-    let members: Vec<Uuid> = chat_member::Entity::find()
-        .filter(chat_member::Column::ChatId.eq(room_id))
-        .filter(chat_member::Column::UserId.is_in(ids.clone()))
-        .all(&app.db)
-        .await?
-        .into_iter()
-        .map(|m| m.user_id)
-        .collect();
+    let members = members::already_members(app, room_id, &ids).await?;
     let invited: Vec<Uuid> = chat_invite::Entity::find()
         .filter(chat_invite::Column::ChatId.eq(room_id))
         .filter(chat_invite::Column::UserId.is_in(ids.clone()))
@@ -166,10 +164,11 @@ fn visible_rooms(viewer: &Viewer, search: Option<&str>) -> AppResult<Condition> 
     Ok(condition)
 }
 
-async fn ensure_room(app: &AppState, viewer: &Viewer, room_id: Uuid) -> AppResult<()> {
+/// The room and the caller's membership, once they may see it: NOT_FOUND for any other chat.
+async fn room_access(app: &AppState, viewer: &Viewer, room_id: Uuid) -> AppResult<ChatAccess> {
     let access = chat_access(app, viewer, room_id, Need::Read).await?;
     if access.chat.kind != ChatKind::Room {
         return Err(AppError::NotFound("room not found".into()));
     }
-    Ok(())
+    Ok(access)
 }

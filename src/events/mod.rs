@@ -1,7 +1,8 @@
 //! The event bus: what happened (`Event`), where it goes (`Topic`), and how it travels. Every
 //! instance delivers to its own subscribers directly through the in-process `Hub`; with Redis
 //! configured it also publishes to Redis, and events from other instances arrive through it.
-//! Domain code publishes only after its transaction has committed.
+//! Domain writes record their events in an outbox that publishes them once the write committed
+//! (`domain::in_transaction`, `domain::autocommit`).
 pub mod hub;
 pub mod presence;
 mod redis_link;

@@ -3,7 +3,10 @@ use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::{context::ContextExt, types::User};
-use crate::domain::accounts::{self, NewAccount, ProfileChanges, SignedIn};
+use crate::domain::{
+    accounts::{self, NewAccount, ProfileChanges},
+    sessions::{self, SignedIn},
+};
 
 /// Input of `register`.
 #[derive(InputObject)]
@@ -124,7 +127,7 @@ impl AccountMutation {
 
     /// Revokes the token this request was made with.
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
-        accounts::logout(ctx.app(), ctx.viewer()?).await?;
+        sessions::revoke(ctx.app(), ctx.viewer()?).await?;
         Ok(true)
     }
 

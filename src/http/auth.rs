@@ -1,7 +1,7 @@
 //! Reads `Authorization: Bearer <token>` and resolves it to the caller before GraphQL runs.
 use axum::http::{HeaderMap, header::AUTHORIZATION};
 
-use crate::{auth::AuthState, domain::accounts, error::AppError, state::AppState};
+use crate::{auth::AuthState, domain::sessions, error::AppError, state::AppState};
 
 /// The caller of an HTTP request: anonymous without a header, rejected with a bad one.
 pub async fn from_headers(app: &AppState, headers: &HeaderMap) -> AuthState {
@@ -19,7 +19,7 @@ pub async fn from_headers(app: &AppState, headers: &HeaderMap) -> AuthState {
 /// Resolves a raw token (HTTP header or WebSocket `connection_init`). Only a verdict on the
 /// token rejects it; a database that cannot be asked leaves it unverified.
 pub async fn from_token(app: &AppState, token: &str) -> AuthState {
-    match accounts::authenticate(app, token).await {
+    match sessions::authenticate(app, token).await {
         Ok(viewer) => AuthState::Authenticated(viewer),
         Err(AppError::Unauthenticated(reason)) => AuthState::Rejected(reason),
         Err(err) => AuthState::Unverified(err),

@@ -27,7 +27,7 @@ use super::{
 };
 use crate::{
     auth::AuthState,
-    domain::{accounts, presence},
+    domain::{presence, sessions},
     error::AppError,
     events::{Event, Topic},
 };
@@ -250,7 +250,7 @@ async fn session_end(app: &crate::state::AppState, viewer: crate::auth::Viewer) 
         tokio::select! {
             _ = &mut timer => {
                 if check_at.is_some_and(|at| at <= Instant::now()) {
-                    match Box::pin(accounts::session_expiry(app, &viewer)).await {
+                    match Box::pin(sessions::expiry(app, &viewer)).await {
                         Ok(end) => {
                             let left = (end - chrono::Utc::now()).to_std().unwrap_or_default();
                             let now = Instant::now();

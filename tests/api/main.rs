@@ -20,6 +20,7 @@ mod message_actions;
 mod messages;
 mod music;
 mod n_plus_one;
+mod outbox;
 mod public_graphql;
 mod public_transport;
 mod rate_limits;
