@@ -3,6 +3,7 @@
 mod auth;
 mod client_ip;
 mod downloads;
+mod errors;
 mod graphql;
 mod health;
 mod metrics;
