@@ -39,7 +39,7 @@ impl AppState {
         let dummy = uuid::Uuid::new_v4().to_string();
         let dummy_password_hash = auth::password::hash(dummy)
             .await
-            .map_err(|e| anyhow::anyhow!(e.message().to_string()))?
+            .map_err(|e| anyhow::anyhow!(e.diagnostic()))?
             .into();
         let storage = Storage::local(&config.data_dir)?;
         let link_secret: Arc<[u8]> = {

@@ -24,7 +24,7 @@ async fn run() -> anyhow::Result<()> {
             let state = AppState::new(config).await?;
             let user = accounts::set_staff(&state, &identifier, !revoke)
                 .await
-                .map_err(|e| anyhow::anyhow!(e.message().to_string()))?;
+                .map_err(|e| anyhow::anyhow!(e.diagnostic()))?;
             println!("{}: is_staff = {}", user.username, user.is_staff);
             Ok(())
         }

@@ -20,10 +20,10 @@ static HASHING: LazyLock<Semaphore> =
 async fn argon2_work<T: Send + 'static>(
     work: impl FnOnce() -> AppResult<T> + Send + 'static,
 ) -> AppResult<T> {
-    let _permit = HASHING.acquire().await.map_err(AppError::internal)?;
+    let _permit = HASHING.acquire().await.map_err(|e| AppError::internal(e))?;
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(AppError::internal)?
+        .map_err(|e| AppError::internal(e))?
 }
 
 /// Hashes a password with argon2id (the crate's default parameters: 19 MiB, 2 passes).
@@ -33,7 +33,7 @@ pub async fn hash(password: String) -> AppResult<String> {
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(AppError::internal)
+            .map_err(|e| AppError::internal(e))
     })
     .await
 }
@@ -41,7 +41,7 @@ pub async fn hash(password: String) -> AppResult<String> {
 /// Checks a password against a stored PHC hash string.
 pub async fn verify(password: String, phc: String) -> AppResult<bool> {
     argon2_work(move || {
-        let parsed = PasswordHash::new(&phc).map_err(AppError::internal)?;
+        let parsed = PasswordHash::new(&phc).map_err(|e| AppError::internal(e))?;
         Ok(Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
             .is_ok())

@@ -69,7 +69,7 @@ impl TokenKeys {
             iss: ISSUER.into(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(AppError::internal)
+            .map_err(|e| AppError::internal(e))
     }
 
     /// Verifies signature, issuer and expiry; the error message is safe to show.

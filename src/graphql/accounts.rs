@@ -16,6 +16,7 @@ pub struct RegisterInput {
     /// A valid email address; unique without regard to case.
     pub email: String,
     /// 8–128 characters.
+    #[graphql(secret)] // masked in the parse span of the `Tracing` extension
     pub password: String,
     /// Optional full name, at most 100 characters.
     pub full_name: Option<String>,
@@ -27,6 +28,7 @@ pub struct LoginInput {
     /// Email or username.
     pub login: String,
     /// The account's password.
+    #[graphql(secret)]
     pub password: String,
 }
 
@@ -47,8 +49,10 @@ pub struct UpdateProfileInput {
 #[derive(InputObject)]
 pub struct ChangePasswordInput {
     /// The password in use now.
+    #[graphql(secret)]
     pub current_password: String,
     /// The new password, 8–128 characters.
+    #[graphql(secret)]
     pub new_password: String,
 }
 

@@ -57,13 +57,17 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
     )
 }
 
-/// The served schema: state attached, error codes normalised, documents measured before
-/// validation, depth and complexity limited, introspection and suggestions as configured.
+/// The served schema: state attached, spans for each operation (async-graphql's `Tracing`,
+/// target `async_graphql`, off unless `RUST_LOG` asks for it), error codes normalised and
+/// internal errors logged, documents measured before validation, depth and complexity limited,
+/// introspection and suggestions as configured.
 pub fn build_schema(app: AppState) -> AppSchema {
     let config = app.config.clone();
     let mut schema = builder()
         .data(loaders::uncached(app.clone()))
         .data(app)
+        // First, so the errors logged below are inside its request span.
+        .extension(async_graphql::extensions::Tracing)
         .extension(errors::ErrorCodes)
         .extension(budget::RequestBudget(budget::Budget::from_config(&config)))
         .limit_depth(config.max_query_depth)

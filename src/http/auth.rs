@@ -1,7 +1,16 @@
 //! Reads `Authorization: Bearer <token>` and resolves it to the caller before GraphQL runs.
-use axum::http::{HeaderMap, header::AUTHORIZATION};
+use axum::{
+    extract::FromRequestParts,
+    http::{HeaderMap, header::AUTHORIZATION, request::Parts},
+};
 
-use crate::{auth::AuthState, domain::sessions, error::AppError, state::AppState};
+use super::HttpState;
+use crate::{
+    auth::{AuthState, Viewer},
+    domain::sessions,
+    error::{AppError, AppResult},
+    state::AppState,
+};
 
 /// The caller of an HTTP request: anonymous without a header, rejected with a bad one.
 pub async fn from_headers(app: &AppState, headers: &HeaderMap) -> AuthState {
@@ -34,41 +43,30 @@ pub fn bearer_token(value: &str) -> Option<&str> {
 }
 
 /// The signed-in caller of a REST request; rejects with 401 `{"detail": …}` otherwise.
-pub struct CurrentUser(pub crate::auth::Viewer);
+pub struct CurrentUser(pub Viewer);
 
-impl axum::extract::FromRequestParts<super::HttpState> for CurrentUser {
+/// The caller of a REST request, if a valid token was sent (downloads also accept signed links).
+pub struct MaybeUser(pub Option<Viewer>);
+
+// Both read the caller the way GraphQL does (`AuthState::viewer`): a rejected token is 401 and a
+// token that could not be checked is the outage's 503, for either.
+
+impl FromRequestParts<HttpState> for CurrentUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &super::HttpState,
-    ) -> Result<Self, Self::Rejection> {
-        match from_headers(&state.app, &parts.headers).await {
-            AuthState::Authenticated(viewer) => Ok(Self(viewer)),
-            AuthState::Anonymous => Err(AppError::Unauthenticated(
-                "authentication required: send `Authorization: Bearer <token>`".into(),
-            )),
-            AuthState::Rejected(reason) => Err(AppError::Unauthenticated(reason)),
-            AuthState::Unverified(err) => Err(err),
-        }
+    async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> AppResult<Self> {
+        let auth = from_headers(&state.app, &parts.headers).await;
+        auth.viewer().map(|viewer| Self(*viewer))
     }
 }
 
-/// The caller of a REST request, if a valid token was sent (downloads also accept signed links).
-pub struct MaybeUser(pub Option<crate::auth::Viewer>);
-
-impl axum::extract::FromRequestParts<super::HttpState> for MaybeUser {
+impl FromRequestParts<HttpState> for MaybeUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &super::HttpState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> AppResult<Self> {
         match from_headers(&state.app, &parts.headers).await {
-            AuthState::Authenticated(viewer) => Ok(Self(Some(viewer))),
             AuthState::Anonymous => Ok(Self(None)),
-            AuthState::Rejected(reason) => Err(AppError::Unauthenticated(reason)),
-            AuthState::Unverified(err) => Err(err),
+            auth => auth.viewer().map(|viewer| Self(Some(*viewer))),
         }
     }
 }

@@ -142,6 +142,7 @@ fn body_error(err: axum::Error, limit: usize) -> AppError {
 /// the error's status (503) and `Retry-After`, in GraphQL's shape with `extensions.retryAfter`,
 /// rather than running as anonymous or answering UNAUTHENTICATED.
 fn unverified(err: AppError) -> Response {
+    err.log();
     let error = async_graphql::Error::from(err.clone());
     let body = serde_json::json!({
         "errors": [{ "message": error.message, "extensions": error.extensions }]

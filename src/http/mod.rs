@@ -3,14 +3,17 @@
 mod auth;
 mod client_ip;
 mod downloads;
+mod errors;
 mod graphql;
 mod health;
 mod metrics;
 mod multipart;
 mod playground;
+mod trace;
 mod uploads;
 mod ws;
 mod ws_caps;
+mod ws_handshake;
 
 use axum::{
     Router,
@@ -18,10 +21,7 @@ use axum::{
     response::IntoResponse,
     routing::{get, post},
 };
-use tower_http::{
-    cors::{Any, CorsLayer},
-    trace::TraceLayer,
-};
+use tower_http::cors::{Any, CorsLayer};
 
 use crate::{error::AppError, graphql::AppSchema, state::AppState};
 
@@ -40,8 +40,9 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods(Any)
-        .allow_headers(Any);
-    Router::new()
+        .allow_headers(Any)
+        .expose_headers([axum::http::HeaderName::from_static("x-request-id")]);
+    let routes = Router::new()
         .route("/graphql", get(graphql::get_or_upgrade).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/schema.graphql", get(graphql::sdl))
@@ -55,13 +56,12 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         )
         .merge(upload_routes())
         .fallback(not_found)
-        .layer(cors)
-        .layer(TraceLayer::new_for_http())
-        .with_state(HttpState {
-            sockets: ws_caps::Sockets::new(&app.config),
-            app,
-            schema,
-        })
+        .layer(cors);
+    trace::traced(routes).with_state(HttpState {
+        sockets: ws_caps::Sockets::new(&app.config),
+        app,
+        schema,
+    })
 }
 
 /// The upload endpoints: no whole-body limit here, each file's limit is enforced as it streams.

@@ -111,20 +111,22 @@ async fn spool(
     field: &mut multer::Field<'static>,
     dir: &std::path::Path,
 ) -> Result<std::fs::File, AppError> {
-    let file = tempfile::tempfile_in(dir).map_err(AppError::internal)?;
+    let file = tempfile::tempfile_in(dir).map_err(|e| AppError::internal(e))?;
     let mut file = tokio::fs::File::from_std(file);
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-        file.write_all(&chunk).await.map_err(AppError::internal)?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| AppError::internal(e))?;
     }
-    file.flush().await.map_err(AppError::internal)?;
+    file.flush().await.map_err(|e| AppError::internal(e))?;
     let mut file = file.into_std().await;
-    std::io::Seek::rewind(&mut file).map_err(AppError::internal)?;
+    std::io::Seek::rewind(&mut file).map_err(|e| AppError::internal(e))?;
     Ok(file)
 }
 
 /// Puts an upload at `path` (`variables.file`, or `0.variables.file` in a batch).
 fn attach(batch: &mut BatchRequest, path: &str, upload: &UploadValue) -> Result<(), AppError> {
-    let copy = upload.try_clone().map_err(AppError::internal)?;
+    let copy = upload.try_clone().map_err(|e| AppError::internal(e))?;
     match batch {
         BatchRequest::Single(request) => request.set_upload(path, copy),
         BatchRequest::Batch(requests) => {

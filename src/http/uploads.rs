@@ -1,10 +1,11 @@
-//! The REST upload shim at the documented paths. Each endpoint streams its `file` part into
-//! storage (limits enforced while the bytes arrive), then calls the same domain code as GraphQL.
-use std::collections::HashMap;
+//! The REST upload shim at the documented paths. Each endpoint checks what it can without the
+//! bytes, streams its `file` part into storage (limits enforced while the bytes arrive), then
+//! calls the same domain code as GraphQL.
+use std::{collections::HashMap, convert::Infallible};
 
 use axum::{
     Json,
-    extract::{Multipart, Path, Query, State, multipart::MultipartRejection},
+    extract::{FromRequest, Multipart, Path, Query, Request, State, multipart::MultipartRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -17,7 +18,7 @@ use super::{HttpState, auth::CurrentUser};
 use crate::{
     auth::Viewer,
     domain::{
-        access::{Need, chat_access},
+        access::{Need, chat_access, message_access},
         files::{self, Accept, Owner, Received},
         messages::{self, Outgoing},
         music,
@@ -34,10 +35,71 @@ const TEXT_PARTS_TOTAL_MAX: usize = 32 * 1024;
 /// Most text parts beside the file.
 const TEXT_PARTS_MAX: usize = 8;
 
+/// An upload's multipart body, read only when the handler asks: what can be checked without the
+/// bytes (the chat, the caller's rights there) is checked first, so a refused upload stores
+/// nothing. The caller comes first, from `CurrentUser`.
+pub struct Upload {
+    app: AppState,
+    multipart: Result<Multipart, MultipartRejection>,
+}
+
+impl FromRequest<HttpState> for Upload {
+    type Rejection = Infallible;
+
+    async fn from_request(request: Request, state: &HttpState) -> Result<Self, Infallible> {
+        let multipart = Result::<Multipart, _>::from_request(request, state).await;
+        Ok(Self {
+            app: state.app.clone(),
+            multipart: multipart.unwrap_or_else(|never| match never {}),
+        })
+    }
+}
+
+/// Which size limit a file is held to.
+#[derive(Clone, Copy)]
+enum Limit {
+    /// Attachments and images (`max_upload_bytes`).
+    File,
+    /// Music tracks (`max_music_bytes`).
+    Music,
+}
+
 /// The `file` part, received into storage, and the small text parts beside it.
 struct Form {
     file: Received,
     text: HashMap<String, String>,
+}
+
+impl Upload {
+    /// The state, for the checks made before the form is read.
+    fn app(&self) -> &AppState {
+        &self.app
+    }
+
+    /// Reads the form; the state comes back for what the handler does with it.
+    async fn read(self, viewer: &Viewer, limit: Limit) -> AppResult<(AppState, Form)> {
+        let config = &self.app.config;
+        let limit = match limit {
+            Limit::File => config.max_upload_bytes,
+            Limit::Music => config.max_music_bytes,
+        };
+        let form = read_form(&self.app, viewer, self.multipart, limit).await?;
+        Ok((self.app, form))
+    }
+
+    /// For the chat endpoints: the chat named by the path, the caller's right there checked
+    /// before any byte is read, then the form.
+    async fn read_in_chat(
+        self,
+        viewer: &Viewer,
+        chat_id: &str,
+        need: Need,
+    ) -> AppResult<(AppState, Uuid, Form)> {
+        let chat_id = parse_uuid("chat", chat_id)?;
+        chat_access(&self.app, viewer, chat_id, need).await?;
+        let (app, form) = self.read(viewer, Limit::File).await?;
+        Ok((app, chat_id, form))
+    }
 }
 
 async fn read_form(
@@ -140,53 +202,52 @@ fn track_json(app: &AppState, track: &track::Model, file: &file::Model) -> Value
     })
 }
 
-/// `POST /api/upload` (and `/chat/upload_media/`): a file to attach later.
-pub async fn upload(
-    State(state): State<HttpState>,
-    CurrentUser(viewer): CurrentUser,
-    multipart: Result<Multipart, MultipartRejection>,
-) -> AppResult<Response> {
-    let app = &state.app;
-    let form = read_form(app, &viewer, multipart, app.config.max_upload_bytes).await?;
+/// 201 with the created thing as JSON.
+fn created(body: Value) -> AppResult<Response> {
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Stores a file as an attachment that belongs to no message yet.
+async fn save_attachment(
+    app: &AppState,
+    viewer: &Viewer,
+    file: Received,
+) -> AppResult<file::Model> {
     let owner = Owner {
         purpose: file::Purpose::Attachment,
         chat_id: None,
         message_id: None,
     };
-    let (stored, _) = files::save(app, &viewer, form.file, Accept::Any, owner).await?;
-    Ok((StatusCode::CREATED, Json(attachment_json(app, &stored))).into_response())
+    let (stored, _) = files::save(app, viewer, file, Accept::Any, owner).await?;
+    Ok(stored)
+}
+
+/// `POST /api/upload` (and `/chat/upload_media/`): a file to attach later.
+pub async fn upload(CurrentUser(viewer): CurrentUser, upload: Upload) -> AppResult<Response> {
+    let (app, form) = upload.read(&viewer, Limit::File).await?;
+    let stored = save_attachment(&app, &viewer, form.file).await?;
+    created(attachment_json(&app, &stored))
 }
 
 /// `POST /api/users/me/profile-image`: images only.
 pub async fn profile_image(
-    State(state): State<HttpState>,
     CurrentUser(viewer): CurrentUser,
-    multipart: Result<Multipart, MultipartRejection>,
+    upload: Upload,
 ) -> AppResult<Response> {
-    let app = &state.app;
-    let form = read_form(app, &viewer, multipart, app.config.max_upload_bytes).await?;
-    let user = files::set_avatar(app, &viewer, form.file).await?;
+    let (app, form) = upload.read(&viewer, Limit::File).await?;
+    let user = files::set_avatar(&app, &viewer, form.file).await?;
     Ok(Json(json!({ "profile_image": user.avatar_url })).into_response())
 }
 
 /// `POST /api/chats/{chat_id}/messages/file`: a message whose kind comes from the file's bytes.
 pub async fn file_message(
-    State(state): State<HttpState>,
     CurrentUser(viewer): CurrentUser,
     Path(chat_id): Path<String>,
-    multipart: Result<Multipart, MultipartRejection>,
+    upload: Upload,
 ) -> AppResult<Response> {
-    let app = &state.app;
-    let chat_id = parse_uuid("chat", &chat_id)?;
-    chat_access(app, &viewer, chat_id, Need::Post).await?;
-    let form = read_form(app, &viewer, multipart, app.config.max_upload_bytes).await?;
+    let (app, chat_id, form) = upload.read_in_chat(&viewer, &chat_id, Need::Post).await?;
     let caption = form.text.get("content").cloned().unwrap_or_default();
-    let owner = Owner {
-        purpose: file::Purpose::Attachment,
-        chat_id: None,
-        message_id: None,
-    };
-    let (stored, _) = files::save(app, &viewer, form.file, Accept::Any, owner).await?;
+    let stored = save_attachment(&app, &viewer, form.file).await?;
     let outgoing = Outgoing {
         chat_id: Some(chat_id),
         recipient_id: None,
@@ -194,21 +255,17 @@ pub async fn file_message(
         reply_to_id: None,
         attachment_ids: vec![stored.id],
     };
-    match messages::send(app, &viewer, outgoing).await {
+    match messages::send(&app, &viewer, outgoing).await {
         Ok(message) => {
             let attached = file::Model {
                 message_id: Some(message.id),
                 chat_id: Some(chat_id),
                 ..stored
             };
-            Ok((
-                StatusCode::CREATED,
-                Json(message_json(app, &message, &[attached])),
-            )
-                .into_response())
+            created(message_json(&app, &message, &[attached]))
         }
         Err(err) => {
-            files::remove(app, &stored).await.ok();
+            files::remove(&app, &stored).await.ok();
             Err(err)
         }
     }
@@ -216,49 +273,38 @@ pub async fn file_message(
 
 /// `POST /api/chats/{chat_id}/group-image`: admins; images only.
 pub async fn group_image(
-    State(state): State<HttpState>,
     CurrentUser(viewer): CurrentUser,
     Path(chat_id): Path<String>,
-    multipart: Result<Multipart, MultipartRejection>,
+    upload: Upload,
 ) -> AppResult<Response> {
-    let app = &state.app;
-    let chat_id = parse_uuid("chat", &chat_id)?;
-    chat_access(app, &viewer, chat_id, Need::Admin).await?;
-    let form = read_form(app, &viewer, multipart, app.config.max_upload_bytes).await?;
-    let chat = files::set_chat_image(app, &viewer, chat_id, form.file).await?;
+    let (app, chat_id, form) = upload.read_in_chat(&viewer, &chat_id, Need::Admin).await?;
+    let chat = files::set_chat_image(&app, &viewer, chat_id, form.file).await?;
     let url = chat
         .image_url
         .as_deref()
         .and_then(files::file_id_of)
-        .map(|id| files::signed_path(app, id));
+        .map(|id| files::signed_path(&app, id));
     Ok(Json(json!({ "image_url": url })).into_response())
 }
 
 /// `POST /api/conversations/{conversation_id}/messages/{message_id}/attachments/`: the sender
 /// adds an image or video to their message.
 pub async fn message_attachment(
-    State(state): State<HttpState>,
     CurrentUser(viewer): CurrentUser,
     Path((conversation_id, message_id)): Path<(String, String)>,
-    multipart: Result<Multipart, MultipartRejection>,
+    upload: Upload,
 ) -> AppResult<Response> {
-    let app = &state.app;
     let chat_id = parse_uuid("conversation", &conversation_id)?;
     let message_id = parse_uuid("message", &message_id)?;
-    crate::domain::access::message_access(app, &viewer, message_id, Need::Member).await?;
-    let form = read_form(app, &viewer, multipart, app.config.max_upload_bytes).await?;
-    let stored = files::attach_to_message(app, &viewer, chat_id, message_id, form.file).await?;
-    Ok((StatusCode::CREATED, Json(attachment_json(app, &stored))).into_response())
+    message_access(upload.app(), &viewer, message_id, Need::Member).await?;
+    let (app, form) = upload.read(&viewer, Limit::File).await?;
+    let stored = files::attach_to_message(&app, &viewer, chat_id, message_id, form.file).await?;
+    created(attachment_json(&app, &stored))
 }
 
 /// `POST /music/upload`: an audio track, optionally in a room (`room_id`) with a `title`.
-pub async fn music_upload(
-    State(state): State<HttpState>,
-    CurrentUser(viewer): CurrentUser,
-    multipart: Result<Multipart, MultipartRejection>,
-) -> AppResult<Response> {
-    let app = &state.app;
-    let form = read_form(app, &viewer, multipart, app.config.max_music_bytes).await?;
+pub async fn music_upload(CurrentUser(viewer): CurrentUser, upload: Upload) -> AppResult<Response> {
+    let (app, form) = upload.read(&viewer, Limit::Music).await?;
     let room = form
         .text
         .get("room_id")
@@ -269,15 +315,9 @@ pub async fn music_upload(
                 .map_err(|_| AppError::bad_input("room_id", "room_id is not a valid id"))
         })
         .transpose()?;
-    let (track, stored) = music::upload(
-        app,
-        &viewer,
-        form.file,
-        room,
-        form.text.get("title").map(String::as_str),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(track_json(app, &track, &stored))).into_response())
+    let title = form.text.get("title").map(String::as_str);
+    let (track, stored) = music::upload(&app, &viewer, form.file, room, title).await?;
+    created(track_json(&app, &track, &stored))
 }
 
 /// Query of `GET /music/`.

@@ -1,9 +1,12 @@
 //! The subscription WebSocket. Both `graphql-transport-ws` (graphql-ws) and the legacy `graphql-ws`
-//! (subscriptions-transport-ws) are spoken. Browsers cannot send headers on a WebSocket, so the
-//! token comes in the `connection_init` payload; this module checks it before handing the socket
-//! to async-graphql, and refuses with the protocol's own signal (close 4403, or `connection_error`).
-//! The caps (sockets per instance and per user, operations per socket) live in `ws_caps`.
-use std::time::Duration;
+//! (subscriptions-transport-ws) are spoken. This module upgrades the request and runs the
+//! connection's life, in a span of its own; the handshake (`connection_init` and its token) is in
+//! `ws_handshake`, the caps (sockets per instance and per user, operations per socket) in
+//! `ws_caps`.
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use async_graphql::{
     Data,
@@ -19,11 +22,12 @@ use axum::{
     http::{HeaderMap, StatusCode, header::SEC_WEBSOCKET_PROTOCOL, request::Parts},
     response::{IntoResponse, Response},
 };
-use serde_json::Value;
+use tracing::Instrument;
 
 use super::{
-    HttpState, auth,
-    ws_caps::{self, Admitted, MESSAGE_TOO_BIG, Operations, SocketSlot, TOO_MANY_SOCKETS},
+    HttpState,
+    ws_caps::{self, Admitted, MESSAGE_TOO_BIG, Operations, SocketSlot},
+    ws_handshake::{self, Accepted},
 };
 use crate::{
     auth::AuthState,
@@ -35,8 +39,6 @@ use async_graphql::futures_util::stream::SplitSink;
 use futures_channel::mpsc;
 use tokio::sync::broadcast;
 
-/// How long a client has to send `connection_init` (graphql-ws closes with 4408 after it).
-const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Per-connection read buffer: small, because most sockets are idle subscribers.
 const READ_BUFFER: usize = 4 * 1024;
 /// Largest message a client may send (operations are small).
@@ -73,6 +75,7 @@ pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgra
         return ws_caps::instance_full();
     };
     let client = super::client_ip::of(parts, &state.app.config.trusted_proxies);
+    let span = connection_span(super::trace::request_id(&parts.extensions));
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .read_buffer_size(READ_BUFFER)
@@ -82,7 +85,9 @@ pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgra
         // A frame announcing more than a message may hold is refused from its header, before
         // its bytes are buffered.
         .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| serve(state, socket, protocol, graphql_protocol, slot, client))
+        .on_upgrade(move |socket| {
+            serve(state, socket, protocol, graphql_protocol, slot, client).instrument(span)
+        })
 }
 
 fn negotiated(headers: &HeaderMap) -> Option<WebSocketProtocols> {
@@ -94,6 +99,24 @@ fn negotiated(headers: &HeaderMap) -> Option<WebSocketProtocols> {
         .find_map(|p| p.trim().parse().ok())
 }
 
+/// Numbers the connections of this process, for their spans.
+static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// The connection's span, its own trace: an id of its own, the upgrade request's id, and the
+/// user once the handshake accepted them.
+fn connection_span(request_id: &str) -> tracing::Span {
+    let id = CONNECTIONS.fetch_add(1, Ordering::Relaxed) + 1;
+    tracing::info_span!(
+        parent: None,
+        "ws",
+        conn = id,
+        request = request_id,
+        user = tracing::field::Empty
+    )
+}
+
+/// The connection's life: the handshake, then async-graphql serving it (its operations capped)
+/// while presence counts the user online, until the client leaves or the session ends.
 async fn serve(
     state: HttpState,
     socket: WebSocket,
@@ -103,94 +126,23 @@ async fn serve(
     client: crate::limits::ClientIp,
 ) {
     let (mut sink, mut incoming) = socket.split();
-
-    let first = tokio::time::timeout(INIT_TIMEOUT, async {
-        while let Some(message) = incoming.next().await {
-            match message {
-                Ok(Message::Text(text)) => return First::Text(text),
-                Ok(_) => {}
-                Err(err) if ws_caps::is_too_big(&err) => return First::TooBig,
-                Err(_) => return First::Gone,
-            }
-        }
-        First::Gone
-    })
-    .await;
-    let text = match first {
-        Ok(First::Text(text)) => text,
-        Ok(First::Gone) => return,
-        Ok(First::TooBig) => {
-            refuse(&mut sink, protocol, MESSAGE_TOO_BIG, "Message too big").await;
-            return;
-        }
-        Err(_) => {
-            refuse(
-                &mut sink,
-                protocol,
-                4408,
-                "Connection initialisation timeout",
-            )
-            .await;
-            return;
-        }
-    };
-    let init: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
-    if init.get("type").and_then(Value::as_str) != Some("connection_init") {
-        refuse(
-            &mut sink,
-            protocol,
-            4401,
-            "Unauthorized: send connection_init first",
-        )
-        .await;
+    let handshake = ws_handshake::accept(&state, &mut sink, &mut incoming, protocol);
+    let Some(Accepted {
+        viewer,
+        init,
+        user_slot: _user_slot,
+    }) = Box::pin(handshake).await
+    else {
         return;
-    }
-    let auth = match token_from_payload(init.get("payload")) {
-        Some(token) => Box::pin(auth::from_token(&state.app, &token)).await,
-        None => {
-            AuthState::Rejected("authentication required: put the token in connection_init".into())
-        }
     };
-    let viewer = match auth {
-        AuthState::Authenticated(viewer) => viewer,
-        AuthState::Unverified(err) => {
-            // Not a verdict on the token: a retryable close, so clients reconnect later
-            // instead of signing their user out.
-            let (code, reason) = unverified_close(&err);
-            refuse(&mut sink, protocol, code, reason).await;
-            return;
-        }
-        AuthState::Rejected(reason) => {
-            refuse(&mut sink, protocol, 4403, &format!("Forbidden: {reason}")).await;
-            return;
-        }
-        AuthState::Anonymous => {
-            refuse(
-                &mut sink,
-                protocol,
-                4403,
-                "Forbidden: authentication required",
-            )
-            .await;
-            return;
-        }
-    };
-
-    let app = state.app.clone();
     let user = viewer.user_id;
-    let Some(_user_slot) = state.sockets.claim_for(user) else {
-        let reason = format!(
-            "Too many sockets for this user (at most {}); close one first",
-            state.sockets.max_per_user()
-        );
-        refuse(&mut sink, protocol, TOO_MANY_SOCKETS, &reason).await;
-        return;
-    };
+    tracing::Span::current().record("user", tracing::field::display(user));
+    let app = state.app.clone();
     let mut data = Data::default();
     data.insert(AuthState::Authenticated(viewer));
     data.insert(client);
     // Replay the accepted `connection_init` so async-graphql performs its normal handshake.
-    let replayed = stream::iter([Ok(Message::Text(text))]).chain(incoming);
+    let replayed = stream::iter([Ok(Message::Text(init))]).chain(incoming);
     let (outgoing, writer) =
         spawn_writer(sink, Duration::from_secs(app.config.ws_ping_seconds.max(1)));
     let mut closer = outgoing.clone();
@@ -225,13 +177,6 @@ async fn serve(
     Box::pin(presence::disconnect(&app, user)).await;
 }
 
-/// The first thing a socket sends.
-enum First {
-    Text(axum::extract::ws::Utf8Bytes),
-    TooBig,
-    Gone,
-}
-
 /// Resolves when the connection's session ends: its token expires, or it is revoked (logout,
 /// password change) on any instance. The socket is then closed, so a revoked token stops
 /// receiving events at once rather than at its next subscription. The session row is read at
@@ -258,7 +203,10 @@ async fn session_end(app: &crate::state::AppState, viewer: crate::auth::Viewer) 
                             check_at = None;
                         }
                         Err(AppError::Unauthenticated(_)) => return "token revoked or expired",
-                        Err(_) => check_at = Some(Instant::now() + SESSION_RECHECK),
+                        Err(err) => {
+                            err.log();
+                            check_at = Some(Instant::now() + SESSION_RECHECK);
+                        }
                     }
                 }
                 if expires_at.is_some_and(|at| at <= Instant::now()) {
@@ -293,15 +241,6 @@ const NEVER: Duration = Duration::from_secs(365 * 24 * 3600);
 /// How soon a socket asks again for its session after the database could not answer.
 const SESSION_RECHECK: Duration = Duration::from_secs(crate::error::UNAVAILABLE_RETRY_AFTER);
 
-/// The close for a token that could not be checked: 1013 "try again later" when the database is
-/// unreachable (graphql-ws clients reconnect on it), 1011 for any other server error.
-fn unverified_close(err: &AppError) -> (u16, &'static str) {
-    match err {
-        AppError::Unavailable { .. } => (1013, "Try again later: the service is unavailable"),
-        _ => (1011, "Internal server error"),
-    }
-}
-
 // The connection's futures live as long as the socket, and an async fn is as large as its
 // largest await: the database and Redis calls made once (or rarely) are boxed so their state
 // is freed when they finish instead of sizing every idle connection.
@@ -313,63 +252,30 @@ fn spawn_writer(
     every: Duration,
 ) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
     let (outgoing, mut queued) = mpsc::channel::<Message>(OUTGOING_QUEUE);
-    let writer = tokio::spawn(async move {
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        loop {
-            tokio::select! {
-                message = queued.next() => match message {
-                    Some(message) => {
-                        if sink.send(message).await.is_err() {
+    // In the connection's span, like the rest of the connection.
+    let writer = tokio::spawn(
+        async move {
+            let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                tokio::select! {
+                    message = queued.next() => match message {
+                        Some(message) => {
+                            if sink.send(message).await.is_err() {
+                                break;
+                            }
+                        }
+                        None => break,
+                    },
+                    _ = ping.tick() => {
+                        if sink.send(Message::Ping(Default::default())).await.is_err() {
                             break;
                         }
                     }
-                    None => break,
-                },
-                _ = ping.tick() => {
-                    if sink.send(Message::Ping(Default::default())).await.is_err() {
-                        break;
-                    }
                 }
             }
+            let _ = sink.close().await;
         }
-        let _ = sink.close().await;
-    });
+        .in_current_span(),
+    );
     (outgoing, writer)
-}
-
-/// The token from a `connection_init` payload: `{"Authorization": "Bearer …"}` (any case),
-/// `{"token": "…"}`, or the same inside `{"headers": {…}}` as some clients send it.
-fn token_from_payload(payload: Option<&Value>) -> Option<String> {
-    let object = payload?.as_object()?;
-    for (key, value) in object {
-        let Some(text) = value.as_str() else { continue };
-        if key.eq_ignore_ascii_case("authorization") {
-            return auth::bearer_token(text).map(str::to_owned);
-        }
-        if key.eq_ignore_ascii_case("token") || key.eq_ignore_ascii_case("accessToken") {
-            return Some(text.trim().trim_start_matches("Bearer ").to_string());
-        }
-    }
-    object
-        .get("headers")
-        .and_then(|h| token_from_payload(Some(h)))
-}
-
-/// Refuses a connection the way each protocol expects: `graphql-transport-ws` closes with the
-/// code; legacy `graphql-ws` sends `connection_error` first, then closes.
-async fn refuse<S>(sink: &mut S, protocol: WebSocketProtocols, code: u16, reason: &str)
-where
-    S: async_graphql::futures_util::Sink<Message> + Unpin,
-{
-    if protocol == WebSocketProtocols::SubscriptionsTransportWS {
-        let error =
-            serde_json::json!({ "type": "connection_error", "payload": { "message": reason } });
-        let _ = sink.send(Message::Text(error.to_string().into())).await;
-    }
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
-    let _ = sink.send(Message::Close(Some(frame))).await;
-    let _ = sink.close().await;
 }
