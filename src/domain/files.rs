@@ -68,7 +68,11 @@ where
     E: std::fmt::Display,
 {
     app.limits.per_user(Action::Upload, viewer, 1).await?;
-    let mut temp = app.storage.temp().await.map_err(AppError::internal)?;
+    let mut temp = app
+        .storage
+        .temp()
+        .await
+        .map_err(|e| AppError::internal(e))?;
     let mut size: u64 = 0;
     let mut head = Vec::with_capacity(1024);
     let mut text = TextScan::default();
@@ -86,9 +90,11 @@ where
             head.extend_from_slice(&chunk[..take]);
         }
         text.feed(&chunk);
-        temp.write(&chunk).await.map_err(AppError::internal)?;
+        temp.write(&chunk)
+            .await
+            .map_err(|e| AppError::internal(e))?;
     }
-    temp.finish().await.map_err(AppError::internal)?;
+    temp.finish().await.map_err(|e| AppError::internal(e))?;
     Ok(Received {
         temp,
         size,
@@ -163,7 +169,9 @@ pub async fn save(
     .insert(&app.db)
     .await?;
     if let Err(err) = app.storage.persist(received.temp, &key).await {
-        file::Entity::delete_by_id(row.id).exec(&app.db).await.ok();
+        if let Err(cleanup) = file::Entity::delete_by_id(row.id).exec(&app.db).await {
+            AppError::from(cleanup).log();
+        }
         return Err(AppError::internal(err));
     }
     Ok((row, detected))

@@ -45,7 +45,11 @@ pub async fn disconnect(app: &AppState, user: Uuid) {
     }
     let now = match store_last_seen(app, user).await {
         Ok(now) => now,
-        Err(_) => stored_now(), // logged by AppError; the announcement still goes out
+        Err(err) => {
+            // The announcement still goes out; the failure is only logged.
+            err.log();
+            stored_now()
+        }
     };
     // A socket that opened meanwhile keeps the user online here.
     if !app.presence.closed(user) {
