@@ -43,7 +43,7 @@ pub async fn upload(
     if let Some(room_id) = room_id {
         let access = chat_access(app, viewer, room_id, Need::Member).await?;
         if access.chat.kind != ChatKind::Room {
-            return Err(AppError::bad_input("room_id", "that chat is not a room"));
+            return Err(AppError::bad_input("room_id", "room_id must be a room"));
         }
     }
     let title = title

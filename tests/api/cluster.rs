@@ -10,14 +10,15 @@ use serde_json::{Value, json};
 use crate::fixtures::{create_group, send};
 use crate::helpers::{PASSWORD, TestApp, WsClient, WsEvent, spawn_with_config, test_config};
 
-fn services() -> Option<String> {
+/// Both TEST_DATABASE_URL and TEST_REDIS_URL (the Redis URL), or `None` with a "not run" line.
+pub(crate) fn services() -> Option<String> {
     match (
         std::env::var("TEST_DATABASE_URL"),
         std::env::var("TEST_REDIS_URL"),
     ) {
         (Ok(_), Ok(redis)) => Some(redis),
         _ => {
-            eprintln!("cluster tests need TEST_DATABASE_URL and TEST_REDIS_URL; not run");
+            eprintln!("needs TEST_DATABASE_URL and TEST_REDIS_URL; not run");
             None
         }
     }

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::{
-    cluster::PrivateRedis,
+    cluster::{PrivateRedis, services},
     file_bytes::png,
     files::{file_part, gql_multipart, named_file_part, post_parts},
     fixtures::{create_group, create_room, id, send},
@@ -351,20 +351,6 @@ async fn mutations_over_the_websocket_spend_the_same_budget() {
     let answer = ws.next_json().await;
     assert_eq!(answer["type"], "next", "{answer}");
     assert_limited(&answer["payload"], "send over the socket");
-}
-
-/// Both TEST_DATABASE_URL and TEST_REDIS_URL, as the cluster tests need.
-fn services() -> Option<String> {
-    match (
-        std::env::var("TEST_DATABASE_URL"),
-        std::env::var("TEST_REDIS_URL"),
-    ) {
-        (Ok(_), Ok(redis)) => Some(redis),
-        _ => {
-            eprintln!("shared limits need TEST_DATABASE_URL and TEST_REDIS_URL; not run");
-            None
-        }
-    }
 }
 
 #[tokio::test]
