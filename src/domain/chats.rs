@@ -21,6 +21,7 @@ use crate::{
     },
     error::{AppError, AppResult},
     events::{Event, Topic},
+    limits::Action,
     state::AppState,
 };
 
@@ -113,6 +114,10 @@ pub async fn create(
     let name = required_name(&input.name)?;
     let description =
         validate::optional_text("description", input.description.as_deref(), DESCRIPTION_MAX)?;
+    if !input.members.is_empty() {
+        // Bringing people into a new group is inviting them, on the same budget as addMembers.
+        app.limits.per_user(Action::Invite, viewer, 1).await?;
+    }
     let members = users::resolve_identifiers(app, "members", &input.members).await?;
     let now = Utc::now();
     let is_private = kind != ChatKind::Room || input.is_private;

@@ -93,7 +93,12 @@ async fn add_chats(
 #[tokio::test]
 async fn the_chat_list_does_not_query_per_chat() {
     // Fifty chats written in a few seconds: more messages than one person's burst.
-    let (app, _dir) = spawn_app_with(|c| c.limits.send_burst = 1000).await;
+    // Fifty chats, most of them groups with members, in a few seconds: above a person's pace.
+    let (app, _dir) = spawn_app_with(|c| {
+        c.limits.send_burst = 1000;
+        c.limits.invites_burst = 1000;
+    })
+    .await;
     let me = app.register("lister").await;
     let mut friends = Vec::new();
     for name in ["friend_a", "friend_b", "friend_c", "friend_d"] {

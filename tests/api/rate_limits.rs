@@ -249,6 +249,18 @@ async fn invitations_are_limited_per_user() {
         .await,
         "fourth invitation",
     );
+    // A new group that brings people along invites them too; one without members does not.
+    let create =
+        "mutation($w: [String!]!) { createGroup(input: {name: \"Pals\", members: $w}) { id } }";
+    assert_limited(
+        &app.gql(Some(&ana.token), create, json!({ "w": ["ben"] }))
+            .await,
+        "a group created with members",
+    );
+    assert_ok(
+        &app.gql(Some(&ana.token), create, json!({ "w": [] })).await,
+        "a group created alone",
+    );
 }
 
 #[tokio::test]
