@@ -245,12 +245,7 @@ async fn a_redis_restart_neither_crashes_instances_nor_stops_delivery() {
     // Both instances keep serving: the message is stored even though it cannot be fanned out.
     send(&b, &alice_on_b, &chat, "during").await;
     for app in [&a, &b] {
-        let health = app
-            .client
-            .get(format!("{}/healthz", app.address))
-            .send()
-            .await
-            .unwrap();
+        let health = app.health().await;
         assert_eq!(health.status(), 200);
     }
 

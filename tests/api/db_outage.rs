@@ -226,12 +226,7 @@ async fn assert_try_again(app: &TestApp, token: &str, held: &mut WsClient, round
     let body: Value = upload.json().await.unwrap();
     assert!(body["detail"].is_string(), "{round}: {body}");
 
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let health = app.health().await;
     assert_eq!(health.status(), 503, "{round}: /healthz");
 
     let mut modern = app.ws("/graphql/ws", "graphql-transport-ws").await;

@@ -157,6 +157,15 @@ impl TestApp {
         }
     }
 
+    /// `GET /healthz`.
+    pub async fn health(&self) -> reqwest::Response {
+        self.client
+            .get(format!("{}/healthz", self.address))
+            .send()
+            .await
+            .expect("health request sent")
+    }
+
     /// POSTs a GraphQL operation and returns the whole JSON response.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut request = self

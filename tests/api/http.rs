@@ -6,12 +6,7 @@ use crate::helpers::{error_code, spawn_app};
 #[tokio::test]
 async fn healthz_reports_the_database() {
     let (app, _dir) = spawn_app().await;
-    let response = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.health().await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body, json!({ "status": "ok", "database": "ok" }));

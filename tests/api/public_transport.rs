@@ -132,12 +132,7 @@ async fn a_slowloris_client_is_cut_off_while_others_are_served() {
         }
     });
     // While both hold their connections, another client is served.
-    let response = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.health().await;
     assert_eq!(response.status(), 200);
     assert!(
         closes_within(&mut reader, Duration::from_secs(5)).await,
@@ -148,12 +143,7 @@ async fn a_slowloris_client_is_cut_off_while_others_are_served() {
         "a connection that sends nothing is closed after the header timeout"
     );
     dripping.abort();
-    let response = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.health().await;
     assert_eq!(response.status(), 200);
 }
 

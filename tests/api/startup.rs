@@ -16,12 +16,7 @@ async fn starts_on_an_empty_directory_and_again_on_the_existing_one() {
     }
 
     let first = spawn_with_config(config.clone()).await;
-    let health = first
-        .client
-        .get(format!("{}/healthz", first.address))
-        .send()
-        .await
-        .unwrap();
+    let health = first.health().await;
     assert_eq!(health.status(), 200);
     let user = first.register("survivor").await;
     first.stop().await;
