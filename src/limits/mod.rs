@@ -27,7 +27,7 @@ pub enum Action {
     Typing,
     /// Files uploaded (per user).
     Upload,
-    /// inviteToRoom and addMembers calls (per user).
+    /// inviteToRoom, addMembers and createGroup-with-members calls (per user).
     Invite,
     /// Accounts registered (per client address).
     Register,
