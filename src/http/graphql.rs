@@ -4,11 +4,11 @@ use async_graphql::{BatchRequest, BatchResponse, http::MultipartOptions};
 use axum::{
     body::Body,
     extract::{FromRequestParts, Request, State, WebSocketUpgrade},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
 
-use super::{HttpState, auth, multipart, playground, ws};
+use super::{HttpState, auth, errors::graphql_refusal, multipart, playground, ws};
 use crate::{error::AppError, graphql::budget};
 
 /// Executes a GraphQL request (or batch) as the caller named by the `Authorization` header.
@@ -29,13 +29,15 @@ pub async fn post(
         .is_some_and(|t| t.starts_with("multipart/form-data"));
     let app = &state.app;
     let auth = auth::from_headers(app, &headers).await;
+    // A token that could not be checked (the database is unreachable) fails the whole request
+    // with 503 and `Retry-After`, rather than running as anonymous or answering UNAUTHENTICATED.
     if let crate::auth::AuthState::Unverified(err) = auth {
-        return unverified(err);
+        return graphql_refusal(err);
     }
     let mut batch = if is_multipart {
         // Only signed-in callers upload: refuse before a single file byte is read.
         if let Err(err) = auth.viewer() {
-            return graphql_refusal(err.status(), err.code(), err.message());
+            return graphql_refusal(err);
         }
         let limits = multipart::Limits {
             json: app.config.max_body_bytes,
@@ -60,17 +62,11 @@ pub async fn post(
         .await;
         match parsed {
             Ok(batch) => batch,
-            Err(err) => {
-                return graphql_refusal(
-                    StatusCode::BAD_REQUEST,
-                    "BAD_USER_INPUT",
-                    &err.to_string(),
-                );
-            }
+            Err(err) => return graphql_refusal(unnamed_bad_input(err.to_string())),
         }
     };
     if let Err(err) = budget::check_batch(&budget::Budget::from_config(&app.config), &mut batch) {
-        return graphql_refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &err.message);
+        return graphql_refusal(unnamed_bad_input(err.message));
     }
     let loaders = crate::graphql::loaders::per_request(app.clone());
     let response = match batch {
@@ -138,28 +134,10 @@ fn body_error(err: axum::Error, limit: usize) -> AppError {
     }
 }
 
-/// The token could not be checked (the database is unreachable): the whole request fails with
-/// the error's status (503) and `Retry-After`, in GraphQL's shape with `extensions.retryAfter`,
-/// rather than running as anonymous or answering UNAUTHENTICATED.
-fn unverified(err: AppError) -> Response {
-    err.log();
-    let error = async_graphql::Error::from(err.clone());
-    let body = serde_json::json!({
-        "errors": [{ "message": error.message, "extensions": error.extensions }]
-    });
-    let mut response = (err.status(), axum::Json(body)).into_response();
-    if let Some(seconds) = err.retry_after() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, seconds.into());
+/// Bad input that is the request as a whole, not one named field.
+fn unnamed_bad_input(message: String) -> AppError {
+    AppError::BadInput {
+        field: None,
+        message,
     }
-    response
-}
-
-/// A request refused before it runs: the status, with a GraphQL-shaped error as clients expect.
-fn graphql_refusal(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({
-        "errors": [{ "message": message, "extensions": { "code": code } }]
-    });
-    (status, axum::Json(body)).into_response()
 }
