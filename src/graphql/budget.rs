@@ -2,7 +2,7 @@
 //! whole batch) and each WebSocket operation may expand to at most `max_query_complexity`
 //! selections and hold at most one password-hashing field. The schema extension covers every
 //! operation wherever it comes from; `check_batch` covers a batch as a whole before any of it runs.
-use std::sync::Arc;
+use std::{any::TypeId, sync::Arc};
 
 use async_graphql::{
     BatchRequest, Request, ServerError, ServerResult,
@@ -68,6 +68,9 @@ fn measure(request: &mut Request) -> ServerResult<Cost> {
     guard::measure(doc).map_err(|r| refusal(r.message()))
 }
 
+/// Marks a request `check_batch` already measured, so the extension does not walk it again.
+struct Measured;
+
 /// Checks a whole HTTP request before any of it runs.
 pub fn check_batch(budget: &Budget, batch: &mut BatchRequest) -> ServerResult<()> {
     let requests: Vec<&mut Request> = match batch {
@@ -85,13 +88,15 @@ pub fn check_batch(budget: &Budget, batch: &mut BatchRequest) -> ServerResult<()
     let mut total = Cost::default();
     for request in requests {
         let cost = measure(request)?;
+        request.data.insert(Measured);
         total.nodes = total.nodes.saturating_add(cost.nodes);
         total.password_fields = total.password_fields.saturating_add(cost.password_fields);
     }
     budget.check(total).map_err(refusal)
 }
 
-/// The schema extension: every operation (HTTP or WebSocket) is measured before validation.
+/// The schema extension: every operation (HTTP or WebSocket) is measured before validation,
+/// unless `check_batch` measured it already as part of its HTTP request.
 pub struct RequestBudget(pub Budget);
 
 impl ExtensionFactory for RequestBudget {
@@ -110,8 +115,10 @@ impl Extension for BudgetExtension {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        let cost = measure(&mut request)?;
-        self.0.check(cost).map_err(refusal)?;
+        if !request.data.contains_key(&TypeId::of::<Measured>()) {
+            let cost = measure(&mut request)?;
+            self.0.check(cost).map_err(refusal)?;
+        }
         next.run(ctx, request).await
     }
 }
