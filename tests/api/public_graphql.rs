@@ -492,6 +492,16 @@ async fn nul_characters_are_bad_input_on_every_backend() {
     app.stop().await;
 }
 
+/// `GET /graphql` as a browser asks for it.
+async fn graphiql_page(app: &TestApp) -> reqwest::Response {
+    app.client
+        .get(format!("{}/graphql", app.address))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn production_settings_turn_off_introspection_suggestions_and_graphiql() {
     let dir = tempfile::tempdir().unwrap();
@@ -513,13 +523,7 @@ async fn production_settings_turn_off_introspection_suggestions_and_graphiql() {
     let (_, body) = post_json(&app, None, &json!({ "query": "{ chatss { totalCount } }" })).await;
     assert!(!error_message(&body).contains("Did you mean"), "{body}");
 
-    let page = app
-        .client
-        .get(format!("{}/graphql", app.address))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let page = graphiql_page(&app).await;
     assert_eq!(page.status(), 404);
     let sdl = app
         .client
@@ -534,13 +538,7 @@ async fn production_settings_turn_off_introspection_suggestions_and_graphiql() {
     let (app, _dir) = spawn_app().await;
     let (_, body) = post_json(&app, None, &json!({ "query": "{ chatss { totalCount } }" })).await;
     assert!(error_message(&body).contains("Did you mean"), "{body}");
-    let page = app
-        .client
-        .get(format!("{}/graphql", app.address))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let page = graphiql_page(&app).await;
     assert_eq!(page.status(), 200);
     let header = |name: &str| {
         page.headers()
