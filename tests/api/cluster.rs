@@ -26,9 +26,18 @@ pub(crate) fn services() -> Option<String> {
 
 /// Two instances on one fresh database, one Redis (at `redis_url`), one channel prefix.
 async fn spawn_pair(redis_url: &str) -> (TestApp, TestApp, Vec<tempfile::TempDir>) {
+    spawn_pair_with(redis_url, |_| {}).await
+}
+
+/// Like `spawn_pair`, with the configuration both instances share changed by `change`.
+pub(crate) async fn spawn_pair_with(
+    redis_url: &str,
+    change: impl FnOnce(&mut goftgu::Config),
+) -> (TestApp, TestApp, Vec<tempfile::TempDir>) {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut config_a = test_config(dir_a.path()).await;
     config_a.redis_url = Some(redis_url.to_string());
+    change(&mut config_a);
     let mut config_b = config_a.clone();
     config_b.data_dir = dir_b.path().to_path_buf();
     let a = spawn_with_config(config_a).await;

@@ -34,4 +34,5 @@ mod tokens;
 mod upload_hygiene;
 mod uploads;
 mod validation;
+mod voice_webrtc;
 mod websocket;
