@@ -11,6 +11,7 @@ mod multipart;
 mod playground;
 mod trace;
 mod uploads;
+mod voice_page;
 mod ws;
 mod ws_caps;
 mod ws_handshake;
@@ -48,6 +49,7 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .route("/schema.graphql", get(graphql::sdl))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::metrics))
+        .route("/playground/voice", get(voice_page::page))
         .route("/files/{id}", get(downloads::file))
         .route("/music/", get(uploads::music_list))
         .route(

@@ -34,5 +34,6 @@ mod tokens;
 mod upload_hygiene;
 mod uploads;
 mod validation;
+mod voice_page;
 mod voice_webrtc;
 mod websocket;

@@ -53,7 +53,12 @@ fn start_peer(python: &str, side: &Side<'_>, room: &str) -> Child {
     Command::new(python)
         .arg(script)
         .args(["--url", &side.app.address, "--room", room])
-        .args(["--token", &side.token, "--min-bytes", &MIN_BYTES.to_string()])
+        .args([
+            "--token",
+            &side.token,
+            "--min-bytes",
+            &MIN_BYTES.to_string(),
+        ])
         .args(["--timeout", "60", "--verbose"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -139,10 +144,7 @@ async fn call(python: &str, room: &str, a: Side<'_>, b: Side<'_>) {
     let mut both = vec![a.user_id.clone(), b.user_id.clone()];
     both.sort();
     for side in [&a, &b] {
-        assert_eq!(
-            voice_participants(side.app, &side.token, room).await,
-            both
-        );
+        assert_eq!(voice_participants(side.app, &side.token, room).await, both);
     }
 }
 
