@@ -206,6 +206,8 @@ class Mesh:
         self.loopback = loopback
         self.log = log_fn
         self.links: dict[str, Link] = {}
+        # The last sample from each peer, kept after its connection closes (for the result).
+        self.heard: dict[str, dict[str, Any]] = {}
 
     def _new_link(self, peer: str, offered: bool) -> Link:
         # An explicit list, even empty: with None aiortc would add a public STUN server.
@@ -326,6 +328,7 @@ class Mesh:
                 "framesDecoded": link.frames_decoded,
                 "level": round(link.level, 1),
             }
+            self.heard[peer] = {**out[peer], "samples": list(link.samples)}
         return out
 
     def hears(self, peer: str, min_bytes: int) -> bool:
@@ -519,9 +522,6 @@ async def run(args: argparse.Namespace) -> int:
             if heard_at is None and len(heard) >= args.expect:
                 heard_at = time.monotonic()
     finally:
-        final = {p: {"bytesReceived": l.bytes_received, "framesDecoded": l.frames_decoded,
-                     "level": round(l.level, 1), "samples": l.samples}
-                 for p, l in mesh.links.items()}
         await mesh.hang_up()
         if args.leave:
             try:
@@ -530,7 +530,7 @@ async def run(args: argparse.Namespace) -> int:
                 log(args, f"leaveVoice failed: {error}")
         reader.cancel()
         await signalling.close()
-    emit({"event": "result", "ok": code == 0, "user": me, "peers": final,
+    emit({"event": "result", "ok": code == 0, "user": me, "peers": mesh.heard,
           "elapsed": round(time.monotonic() - started, 2),
           "reason": None if code == 0 else f"no audio from {args.expect} peer(s) within {args.timeout} s"})
     return code
