@@ -34,4 +34,5 @@ mod tokens;
 mod upload_hygiene;
 mod uploads;
 mod validation;
+mod voice;
 mod websocket;
