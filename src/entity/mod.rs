@@ -10,3 +10,4 @@ pub mod reaction;
 pub mod session;
 pub mod track;
 pub mod user;
+pub mod voice_participant;

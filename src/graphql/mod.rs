@@ -13,6 +13,7 @@ mod messages;
 mod system;
 pub mod types;
 mod users;
+mod voice;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
@@ -31,6 +32,7 @@ pub struct QueryRoot(
     messages::MessageQuery,
     live::LiveQuery,
     files::FileQuery,
+    voice::VoiceQuery,
 );
 
 /// Every mutation, merged from the per-area objects.
@@ -42,12 +44,17 @@ pub struct MutationRoot(
     messages::MessageMutation,
     live::LiveMutation,
     files::FileMutation,
+    voice::VoiceMutation,
 );
 
 /// Every subscription, merged from the per-area objects.
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(system::SystemSubscription, live::LiveSubscription);
+pub struct SubscriptionRoot(
+    system::SystemSubscription,
+    live::LiveSubscription,
+    voice::VoiceSubscription,
+);
 
 fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(

@@ -34,6 +34,7 @@ mod tokens;
 mod upload_hygiene;
 mod uploads;
 mod validation;
+mod voice;
 mod voice_page;
 mod voice_webrtc;
 mod websocket;

@@ -8,6 +8,7 @@ mod file;
 pub mod history_page;
 mod message;
 mod user;
+pub mod voice;
 
 pub use chat::{Chat, ChatMember};
 pub use connection::{Counter, Page};
