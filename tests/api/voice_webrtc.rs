@@ -6,10 +6,14 @@
 //! The peers' Python comes from GOFTGU_TEST_PEERS_PYTHON (`bash .ci/peers` makes the venv and
 //! prints its interpreter; `.ci/run` exports it). When it is set the peers must run and succeed;
 //! when it is unset (a plain `cargo test`) these tests say they were skipped and why.
-use std::{process::Stdio, time::Duration};
+use std::{
+    io::Read,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
 
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
 
 use crate::{
     cluster::{services, spawn_pair_with},
@@ -47,10 +51,35 @@ struct Side<'a> {
     token: String,
 }
 
-/// Starts a peer for `side` in `room`; killed if the test ends first.
-fn start_peer(python: &str, side: &Side<'_>, room: &str) -> Child {
+/// A running peer process; killed if the test ends before it does. Its output is read on
+/// blocking threads as it comes, so a full pipe never stalls it.
+struct Peer {
+    child: Child,
+    stdout: JoinHandle<String>,
+    stderr: JoinHandle<String>,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn read_all(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
+    tokio::task::spawn_blocking(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            pipe.read_to_string(&mut text).ok();
+        }
+        text
+    })
+}
+
+/// Starts a peer for `side` in `room`.
+fn start_peer(python: &str, side: &Side<'_>, room: &str) -> Peer {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/voice_peer.py");
-    Command::new(python)
+    let mut child = Command::new(python)
         .arg(script)
         .args(["--url", &side.app.address, "--room", room])
         .args([
@@ -63,23 +92,31 @@ fn start_peer(python: &str, side: &Side<'_>, room: &str) -> Child {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
-        .unwrap_or_else(|e| panic!("GOFTGU_TEST_PEERS_PYTHON={python} cannot run: {e}"))
+        .unwrap_or_else(|e| panic!("GOFTGU_TEST_PEERS_PYTHON={python} cannot run: {e}"));
+    Peer {
+        stdout: read_all(child.stdout.take()),
+        stderr: read_all(child.stderr.take()),
+        child,
+    }
 }
 
-/// Waits for a peer, asserts it exited 0, and returns its JSON lines.
-async fn finished(child: Child, who: &str) -> Vec<Value> {
-    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("{who}'s peer still running after 120 s"))
-        .expect("peer output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+/// Waits for a peer (it gives up by itself after its `--timeout`), asserts it exited 0, and
+/// returns its JSON lines.
+async fn finished(mut peer: Peer, who: &str) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = peer.child.try_wait().expect("peer status") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "{who}'s peer still running");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let stdout = (&mut peer.stdout).await.expect("peer stdout");
+    let stderr = (&mut peer.stderr).await.expect("peer stderr");
     assert!(
-        output.status.success(),
-        "{who}'s peer failed ({}):\n{stdout}\n--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+        status.success(),
+        "{who}'s peer failed ({status}):\n{stdout}\n--- stderr ---\n{stderr}"
     );
     stdout
         .lines()
@@ -106,6 +143,7 @@ fn assert_heard(lines: &[Value], from: &str, who: &str) {
         bytes.windows(2).any(|w| w[1] > w[0] && w[0] > 0),
         "{who}'s count from {from} grew between samples: {bytes:?}"
     );
+    eprintln!("{who} heard {from}: inbound audio bytes per sample {bytes:?}");
     let heard = &result["peers"][from];
     assert!(heard["framesDecoded"].as_u64() > Some(0), "{who}: {result}");
     assert!(
