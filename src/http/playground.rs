@@ -85,6 +85,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "18-files.graphql",
         include_str!("../../playground/18-files.graphql"),
     ),
+    (
+        "20-voice.graphql",
+        include_str!("../../playground/20-voice.graphql"),
+    ),
 ];
 
 const TEMPLATE: &str = include_str!("../../playground/index.html");

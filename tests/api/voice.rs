@@ -825,3 +825,41 @@ async fn presence_on_another_instance_keeps_the_seat_and_its_loss_frees_it() {
     assert_eq!(left["user"]["id"], ben.id);
     assert_eq!(participants(&a, &ana, &room).await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn voice_participants_in_a_chat_list_cost_no_statement_per_chat() {
+    let (app, _dir) = spawn_app().await;
+    let me = app.register("lister").await;
+    let guests = [app.register("guest_a").await, app.register("guest_b").await];
+    let list =
+        "{ chats(first: 50) { nodes { id voiceParticipants { user { username } isMuted } } } }";
+    let add_rooms = async |count: usize| {
+        for _ in 0..count {
+            let room = room_with(&app, &me, &[&guests[0], &guests[1]]).await;
+            for guest in &guests {
+                join_voice_ok(&app, guest, &room).await;
+            }
+        }
+    };
+    let measure = async |expected: usize| {
+        let before = crate::n_plus_one::quiet_count(&app).await;
+        let data = app.gql_ok(Some(&me.token), list, json!({})).await;
+        let after = crate::n_plus_one::quiet_count(&app).await;
+        let nodes = data["chats"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), expected);
+        for node in nodes {
+            assert_eq!(
+                strings(&node["voiceParticipants"], "user/username"),
+                ["guest_a", "guest_b"],
+                "{node}"
+            );
+        }
+        after - before
+    };
+    add_rooms(2).await;
+    let two = measure(2).await;
+    add_rooms(8).await;
+    let ten = measure(10).await;
+    eprintln!("chat list with voice participants: {two} statements for 2 rooms, {ten} for 10");
+    assert_eq!(two, ten, "no statement per chat");
+}
