@@ -152,34 +152,39 @@ fn assert_heard(lines: &[Value], from: &str, who: &str) {
     );
 }
 
-/// The ids of the room's voice participants, sorted, as `viewer` sees them on `app`.
-async fn voice_participants(app: &TestApp, token: &str, room: &str) -> Vec<String> {
+/// The room's voice participants as (id, hand raised), sorted, as `token` sees them on `app`.
+async fn voice_participants(app: &TestApp, token: &str, room: &str) -> Vec<(String, bool)> {
     let data = app
         .gql_ok(
             Some(token),
-            "query($r: ID!) { chat(id: $r) { voiceParticipants { user { id } } } }",
+            "query($r: ID!) { chat(id: $r) { voiceParticipants { user { id } handRaised } } }",
             json!({ "r": room }),
         )
         .await;
-    let mut ids: Vec<String> = data["chat"]["voiceParticipants"]
+    let mut seats: Vec<(String, bool)> = data["chat"]["voiceParticipants"]
         .as_array()
         .expect("voiceParticipants")
         .iter()
-        .map(|p| p["user"]["id"].as_str().unwrap().to_string())
+        .map(|p| {
+            let id = p["user"]["id"].as_str().unwrap().to_string();
+            (id, p["handRaised"].as_bool().unwrap())
+        })
         .collect();
-    ids.sort();
-    ids
+    seats.sort();
+    seats
 }
 
 /// Runs a peer for each side at once; both must hear the other, and both must be voice
-/// participants afterwards on either instance.
+/// participants afterwards on either instance, hands raised.
 async fn call(python: &str, room: &str, a: Side<'_>, b: Side<'_>) {
     let (peer_a, peer_b) = (start_peer(python, &a, room), start_peer(python, &b, room));
     let (lines_a, lines_b) = tokio::join!(finished(peer_a, "a"), finished(peer_b, "b"));
     assert_heard(&lines_a, &b.user_id, "a");
     assert_heard(&lines_b, &a.user_id, "b");
 
-    let mut both = vec![a.user_id.clone(), b.user_id.clone()];
+    // Seated still (their sockets closed within the grace period), each with the hand a peer
+    // raises once it hears everyone.
+    let mut both = vec![(a.user_id.clone(), true), (b.user_id.clone(), true)];
     both.sort();
     for side in [&a, &b] {
         assert_eq!(voice_participants(side.app, &side.token, room).await, both);

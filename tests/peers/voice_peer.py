@@ -44,12 +44,14 @@ The flow (the playground's voice page, playground/voice.html, speaks the same on
     the inbound audio stream). `framesDecoded` and `level` (RMS of the last decoded frame) show
     the audio decodes and is not silence.
  8. Success: for each of `--expect` remote peers, bytesReceived > `--min-bytes` and larger than
-    in the previous sample. It then keeps sending for `--hold` seconds (so the others reach their
-    own threshold), sends BYE to each peer, prints {"event": "result", "ok": true, ...} and exits
-    0. Not there within `--timeout` seconds: {"event": "result", "ok": false, ...}, exit 1. Any
-    other failure (sign-in, refused subscription, GraphQL error): {"event": "error"}, exit 2.
-    The voice seat is left to the server's grace period after the socket closes, unless
-    `--leave` calls `leaveVoice` first.
+    in the previous sample. The peer then raises its hand (`setVoiceState(handRaised: true)`,
+    this script's way of saying "I hear everyone") and keeps sending until every peer it heard
+    has raised theirs too (read from `voiceParticipants` each sample), or at most `--hold`
+    seconds, so nobody hangs up on a peer still counting. Then it sends BYE to each peer, prints
+    {"event": "result", "ok": true, ...} and exits 0. Not there within `--timeout` seconds:
+    {"event": "result", "ok": false, ...}, exit 1. Any other failure (sign-in, refused
+    subscription, GraphQL error): {"event": "error"}, exit 2. The voice seat is left to the
+    server's grace period after the socket closes, unless `--leave` calls `leaveVoice` first.
 """
 
 from __future__ import annotations
@@ -468,6 +470,14 @@ async def participants(gql: GraphQL, room: str) -> list[str]:
     return [p["user"]["id"] for p in data["chat"]["voiceParticipants"]]
 
 
+async def hands_up(gql: GraphQL, room: str) -> set[str]:
+    """The participants whose hand is raised."""
+    data = await gql(
+        "query($r: ID!) { chat(id: $r) { voiceParticipants { user { id } handRaised } } }", r=room
+    )
+    return {p["user"]["id"] for p in data["chat"]["voiceParticipants"] if p["handRaised"]}
+
+
 async def run(args: argparse.Namespace) -> int:
     if not args.any_interface:
         # aioice never offers 127.0.0.1 as a host candidate; here it is the only one.
@@ -486,14 +496,15 @@ async def run(args: argparse.Namespace) -> int:
         await mesh.call(peer)
 
     started = time.monotonic()
-    history: list[dict[str, Any]] = []
     next_sample = started + args.interval
     heard_at: float | None = None
+    heard_peers: set[str] = set()
     code = 1
     try:
         while True:
             now = time.monotonic()
             if heard_at is not None and now >= heard_at + args.hold:
+                log(args, "hold over before every peer raised its hand")
                 code = 0
                 break
             if now - started > args.timeout:
@@ -511,16 +522,24 @@ async def run(args: argparse.Namespace) -> int:
             peers = await mesh.sample()
             record = {"event": "stats", "t": round(time.monotonic() - started, 2), "user": me,
                       "peers": peers}
-            history.append(record)
             emit(record)
             for peer, link in list(mesh.links.items()):
                 stalled = link.offered and link.pc.signalingState == "have-local-offer"
                 if stalled and time.monotonic() - link.offered_at > args.offer_timeout:
                     log(args, f"{peer}: no answer, offering again")
                     await mesh.call(peer)
-            heard = [p for p in mesh.links if mesh.hears(p, args.min_bytes)]
-            if heard_at is None and len(heard) >= args.expect:
-                heard_at = time.monotonic()
+            if heard_at is None:
+                heard = [p for p in mesh.links if mesh.hears(p, args.min_bytes)]
+                if len(heard) >= args.expect:
+                    heard_at, heard_peers = time.monotonic(), set(heard)
+                    await gql(
+                        "mutation($r: ID!) { setVoiceState(roomId: $r, input: {handRaised: true})"
+                        " { handRaised } }",
+                        r=args.room,
+                    )
+            elif heard_peers <= await hands_up(gql, args.room):
+                code = 0
+                break
     finally:
         await mesh.hang_up()
         if args.leave:
@@ -548,7 +567,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--min-bytes", type=int, default=5000)
     p.add_argument("--timeout", type=float, default=60.0)
     p.add_argument("--interval", type=float, default=0.5, help="seconds between stats samples")
-    p.add_argument("--hold", type=float, default=3.0, help="seconds to keep sending after success")
+    p.add_argument("--hold", type=float, default=20.0,
+                   help="most seconds to keep sending after success, waiting for the others")
     p.add_argument("--offer-timeout", type=float, default=5.0)
     p.add_argument("--leave", action="store_true", help="call leaveVoice before exiting")
     p.add_argument("--any-interface", action="store_true",
