@@ -12,7 +12,7 @@ use crate::{
     auth,
     config::Config,
     db,
-    domain::{presence, typing},
+    domain::{playback, presence, typing},
     events::{self, Bus},
     graphql, http,
     limits::Limits,
@@ -73,8 +73,8 @@ impl AppState {
     }
 }
 
-/// The server's periodic work: typing expiry (every second), presence heartbeats and rate-limiter
-/// pruning. Owned by the `Application`: stopped when it stops serving, before the pool closes
+/// The server's periodic work: typing expiry (every second), playback auto-advance, presence
+/// heartbeats and rate-limiter pruning. Owned by the `Application`: stopped when it stops serving, before the pool closes
 /// (a task left running would work on a closed pool), and aborted if the owner is dropped.
 struct BackgroundTasks(tokio::task::JoinHandle<()>);
 
@@ -83,9 +83,14 @@ impl BackgroundTasks {
         Self(tokio::spawn(async move {
             let mut typing_tick = tokio::time::interval(std::time::Duration::from_secs(1));
             let mut heartbeat_tick = tokio::time::interval(presence::HEARTBEAT);
+            let mut playback_tick = tokio::time::interval(std::time::Duration::from_millis(
+                app.config.playback_tick_ms.max(10),
+            ));
+            playback_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = typing_tick.tick() => typing::expire(&app).await,
+                    _ = playback_tick.tick() => playback::sweep(&app).await,
                     _ = heartbeat_tick.tick() => {
                         presence::heartbeat(&app).await;
                         app.limits.retain_recent();

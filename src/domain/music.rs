@@ -12,8 +12,9 @@ use super::{
     Viewer,
     access::{Need, chat_access},
     files::{self, Accept, Owner, Received},
+    in_transaction,
     paging::fetch_page,
-    validate,
+    playback, validate,
 };
 use crate::{
     entity::{
@@ -196,7 +197,15 @@ pub async fn delete(app: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<()> 
             "only the uploader or a room admin may delete a track".into(),
         ));
     }
-    track::Entity::delete_by_id(track.id).exec(&app.db).await?;
+    let by = viewer.user_id;
+    in_transaction(app, |txn, outbox| {
+        Box::pin(async move {
+            playback::track_removed(txn, outbox, &track, by).await?;
+            track::Entity::delete_by_id(track.id).exec(txn).await?;
+            Ok(())
+        })
+    })
+    .await?;
     files::remove(app, &file).await
 }
 

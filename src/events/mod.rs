@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::entity::{chat_member::MemberRole, message};
+use crate::entity::{chat_member::MemberRole, message, room_playback};
 
 pub use hub::Hub;
 pub use redis_link::RedisLink;
@@ -108,6 +108,36 @@ pub enum Event {
         online: bool,
         last_seen: Option<DateTime<Utc>>,
     },
+    /// A room's player or queue changed; `playback` is the state as committed.
+    PlaybackChanged {
+        chat_id: Uuid,
+        playback: room_playback::Model,
+        reason: PlaybackReason,
+        by: Option<Uuid>,
+    },
+}
+
+/// Why a room's playback changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
+pub enum PlaybackReason {
+    /// An admin played a track.
+    Played,
+    /// An admin paused.
+    Paused,
+    /// An admin resumed (or started the queue).
+    Resumed,
+    /// An admin moved the position.
+    Seeked,
+    /// An admin skipped to the queue's next track (or stopped, with an empty queue).
+    Skipped,
+    /// The track ended and the queue's next one started.
+    Advanced,
+    /// The track ended and the queue was empty: nothing plays.
+    Ended,
+    /// The playing track was deleted; the queue's next one replaced it.
+    TrackRemoved,
+    /// The queue changed (added, removed, reordered, or a queued track was deleted).
+    QueueChanged,
 }
 
 /// An event as this instance's subscribers receive it: one `Arc<Delivered>` is handed to every

@@ -10,6 +10,7 @@ pub mod guard;
 mod live;
 pub mod loaders;
 mod messages;
+mod playback;
 mod system;
 pub mod types;
 mod users;
@@ -31,6 +32,7 @@ pub struct QueryRoot(
     messages::MessageQuery,
     live::LiveQuery,
     files::FileQuery,
+    playback::PlaybackQuery,
 );
 
 /// Every mutation, merged from the per-area objects.
@@ -42,6 +44,7 @@ pub struct MutationRoot(
     messages::MessageMutation,
     live::LiveMutation,
     files::FileMutation,
+    playback::PlaybackMutation,
 );
 
 /// Every subscription, merged from the per-area objects.

@@ -85,6 +85,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "18-files.graphql",
         include_str!("../../playground/18-files.graphql"),
     ),
+    (
+        "19-listening-together.graphql",
+        include_str!("../../playground/19-listening-together.graphql"),
+    ),
 ];
 
 const TEMPLATE: &str = include_str!("../../playground/index.html");
