@@ -12,7 +12,7 @@ use crate::{
     auth,
     config::Config,
     db,
-    domain::{playback, presence, typing},
+    domain::{playback, presence, typing, voice},
     events::{self, Bus},
     graphql, http,
     limits::Limits,
@@ -32,6 +32,13 @@ impl AppState {
             tracing::warn!(
                 "JWT_SECRET is not set: tokens are signed with this instance's generated secret; \
                  set JWT_SECRET to the same value on every instance that shares the database"
+            );
+        }
+        let voice = &config.voice;
+        if !voice.turn_urls.is_empty() && voice.turn_secret.is_none() {
+            tracing::warn!(
+                "GOFTGU_TURN_URLS is set without GOFTGU_TURN_SECRET: the TURN servers are not \
+                 offered (browsers refuse a TURN server without credentials)"
             );
         }
         let sql_statements = Arc::new(AtomicU64::new(0));
@@ -74,8 +81,9 @@ impl AppState {
 }
 
 /// The server's periodic work: typing expiry (every second), playback auto-advance, presence
-/// heartbeats and rate-limiter pruning. Owned by the `Application`: stopped when it stops serving, before the pool closes
-/// (a task left running would work on a closed pool), and aborted if the owner is dropped.
+/// heartbeats and rate-limiter pruning, and the sweep that frees voice seats after the grace
+/// period. Owned by the `Application`: stopped when it stops serving, before the pool closes (a
+/// task left running would work on a closed pool), and aborted if the owner is dropped.
 struct BackgroundTasks(tokio::task::JoinHandle<()>);
 
 impl BackgroundTasks {
@@ -87,6 +95,8 @@ impl BackgroundTasks {
                 app.config.playback_tick_ms.max(10),
             ));
             playback_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut voice_tick = tokio::time::interval(voice::grace::sweep_every(&app));
+            voice_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = typing_tick.tick() => typing::expire(&app).await,
@@ -95,6 +105,7 @@ impl BackgroundTasks {
                         presence::heartbeat(&app).await;
                         app.limits.retain_recent();
                     }
+                    _ = voice_tick.tick() => voice::grace::sweep(&app).await,
                 }
             }
         }))

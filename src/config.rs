@@ -107,6 +107,10 @@ pub struct Config {
     #[command(flatten)]
     pub limits: RateLimits,
 
+    /// Voice in rooms: seats, the grace period, signal size and ICE servers.
+    #[command(flatten)]
+    pub voice: Voice,
+
     /// Reverse proxies whose `X-Forwarded-For` is believed (IPs or CIDRs, comma-separated);
     /// default: none, the socket's peer is the client.
     #[arg(long, env = "GOFTGU_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
@@ -272,6 +276,80 @@ pub struct RateLimits {
         default_value_t = 30
     )]
     pub login_burst: u32,
+    /// WebRTC signals (sendSignal) and voice state updates (setVoiceState) per user per minute;
+    /// generous, ICE candidates come in bursts (0 turns the limit off).
+    #[arg(
+        long = "limit-signals-per-minute",
+        env = "GOFTGU_LIMIT_SIGNALS_PER_MINUTE",
+        default_value_t = 3000
+    )]
+    pub signals_per_minute: u32,
+    /// WebRTC signals and voice state updates per user at once.
+    #[arg(
+        long = "limit-signals-burst",
+        env = "GOFTGU_LIMIT_SIGNALS_BURST",
+        default_value_t = 200
+    )]
+    pub signals_burst: u32,
+}
+
+/// Voice in rooms (mesh WebRTC, signalling through GraphQL).
+#[derive(clap::Args, Clone)]
+pub struct Voice {
+    /// Most participants in one room's voice (every peer connects to every other, so a mesh
+    /// does not scale past a handful); one more answers VOICE_FULL.
+    #[arg(
+        long = "voice-max-participants",
+        env = "GOFTGU_VOICE_MAX_PARTICIPANTS",
+        default_value_t = 8
+    )]
+    pub max_participants: u32,
+    /// Seconds a participant keeps their seat after their last socket anywhere closed (a
+    /// reconnect within it keeps the seat); also how long a seat taken without any socket open
+    /// lasts until one opens.
+    #[arg(long = "voice-grace", env = "GOFTGU_VOICE_GRACE", default_value_t = 15)]
+    pub grace_seconds: u64,
+    /// Largest accepted signal payload (SDP or ICE candidate), in bytes.
+    #[arg(
+        long = "voice-signal-max-bytes",
+        env = "GOFTGU_VOICE_SIGNAL_MAX_BYTES",
+        default_value_t = 16384
+    )]
+    pub signal_max_bytes: usize,
+    /// STUN server URLs handed to clients by `iceServers` (comma-separated, e.g.
+    /// `stun:stun.example.org:3478`).
+    #[arg(long = "stun-urls", env = "GOFTGU_STUN_URLS", value_delimiter = ',')]
+    pub stun_urls: Vec<String>,
+    /// TURN server URLs (comma-separated, e.g. `turn:turn.example.org:3478?transport=udp`);
+    /// listed only with a TURN secret, since browsers refuse a TURN server without credentials.
+    #[arg(long = "turn-urls", env = "GOFTGU_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+    /// The TURN server's shared secret (coturn `static-auth-secret`, `use-auth-secret`): each
+    /// caller gets a time-limited username and credential derived from it.
+    #[arg(
+        long = "turn-secret",
+        env = "GOFTGU_TURN_SECRET",
+        hide_env_values = true
+    )]
+    pub turn_secret: Option<String>,
+    /// Lifetime of the TURN credentials `iceServers` hands out, in seconds.
+    #[arg(long = "turn-ttl", env = "GOFTGU_TURN_TTL", default_value_t = 24 * 3600)]
+    pub turn_ttl_seconds: u64,
+}
+
+impl fmt::Debug for Voice {
+    /// The TURN secret is redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Voice")
+            .field("max_participants", &self.max_participants)
+            .field("grace_seconds", &self.grace_seconds)
+            .field("signal_max_bytes", &self.signal_max_bytes)
+            .field("stun_urls", &self.stun_urls)
+            .field("turn_urls", &self.turn_urls)
+            .field("turn_secret", &self.turn_secret.as_ref().map(|_| "<given>"))
+            .field("turn_ttl_seconds", &self.turn_ttl_seconds)
+            .finish()
+    }
 }
 
 /// An IP address (one host) or a CIDR block.
@@ -381,6 +459,7 @@ impl fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("login_attempts_per_minute", &self.login_attempts_per_minute)
             .field("limits", &self.limits)
+            .field("voice", &self.voice)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("max_music_bytes", &self.max_music_bytes)

@@ -30,6 +30,8 @@ pub enum AppError {
         field: Option<String>,
         message: String,
     },
+    /// A room's voice has no free seat (`VOICE_FULL`, HTTP 409).
+    VoiceFull(String),
     /// Too many requests; `retry_after` is in whole seconds (at least 1).
     RateLimited { message: String, retry_after: u64 },
     /// The request body is larger than allowed.
@@ -117,6 +119,7 @@ impl AppError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::Conflict { .. } => "CONFLICT",
+            Self::VoiceFull(_) => "VOICE_FULL",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
@@ -131,7 +134,7 @@ impl AppError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadInput { .. } => StatusCode::BAD_REQUEST,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict { .. } | Self::VoiceFull(_) => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -146,6 +149,7 @@ impl AppError {
             Self::Unauthenticated(m)
             | Self::Forbidden(m)
             | Self::NotFound(m)
+            | Self::VoiceFull(m)
             | Self::PayloadTooLarge(m)
             | Self::UnsupportedMediaType(m) => m,
             Self::BadInput { message, .. }
@@ -313,6 +317,7 @@ mod tests {
             AppError::NotFound("no such chat".into()),
             AppError::bad_input("roomId", "not a room"),
             AppError::conflict("username", "taken"),
+            AppError::VoiceFull("no seat left".into()),
             AppError::rate_limited("slow down", std::time::Duration::from_millis(1500)),
             AppError::PayloadTooLarge("too big".into()),
             AppError::UnsupportedMediaType("not an image".into()),
@@ -335,6 +340,7 @@ mod tests {
                 ("NOT_FOUND", 404),
                 ("BAD_USER_INPUT", 400),
                 ("CONFLICT", 409),
+                ("VOICE_FULL", 409),
                 ("RATE_LIMITED", 429),
                 ("PAYLOAD_TOO_LARGE", 413),
                 ("UNSUPPORTED_MEDIA_TYPE", 415),
@@ -347,9 +353,9 @@ mod tests {
     #[test]
     fn retry_after_is_whole_seconds_and_only_where_it_applies() {
         let retry: Vec<_> = every_kind().iter().map(AppError::retry_after).collect();
-        let mut expected = vec![None; 10];
-        expected[5] = Some(2); // 1.5 s rounds up
-        expected[9] = Some(UNAVAILABLE_RETRY_AFTER);
+        let mut expected = vec![None; 11];
+        expected[6] = Some(2); // 1.5 s rounds up
+        expected[10] = Some(UNAVAILABLE_RETRY_AFTER);
         assert_eq!(retry, expected);
         let short = AppError::rate_limited("slow down", std::time::Duration::from_millis(10));
         assert_eq!(short.retry_after(), Some(1), "at least one second");

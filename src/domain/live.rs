@@ -18,6 +18,7 @@ use super::{
     Viewer,
     access::{Need, chat_access},
     accounts, sessions,
+    voice::signals::{self, Signal},
 };
 use crate::{
     error::AppResult,
@@ -85,6 +86,16 @@ impl<'a> Subscriber<'a> {
             following.follow(Topic::Chat(chat));
         }
         Ok(following.into_feed())
+    }
+
+    /// The WebRTC signals addressed to the viewer in one room's voice (room members only).
+    pub async fn voice_signals(
+        &self,
+        room_id: Uuid,
+    ) -> AppResult<impl Stream<Item = Signal> + use<>> {
+        Box::pin(signals::check_listener(self.app, &self.viewer, room_id)).await?;
+        let receiver = self.app.bus.subscribe(Topic::Voice(self.viewer.user_id));
+        Ok(signals::feed(receiver, room_id))
     }
 
     /// Every change of these users' online state from now on (subscribed before the caller reads

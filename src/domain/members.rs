@@ -11,7 +11,7 @@ use super::{
     access::{Need, chat_access},
     autocommit,
     chats::{not_direct, unique_to_conflict},
-    in_transaction, users,
+    in_transaction, users, voice,
 };
 use crate::{
     entity::{
@@ -228,13 +228,14 @@ pub(super) async fn add_member<C: ConnectionTrait>(
 }
 
 /// Deletes a membership row and tells the chat that the member left (or was removed), and
-/// them that they are out.
+/// them that they are out. A seat they held in the room's voice goes with it (announced first).
 async fn delete_member<C: ConnectionTrait>(
     db: &C,
     outbox: &mut Outbox<'_>,
     chat_id: Uuid,
     user_id: Uuid,
 ) -> AppResult<()> {
+    voice::free_seat(db, outbox, chat_id, user_id).await?;
     chat_member::Entity::delete_by_id((chat_id, user_id))
         .exec(db)
         .await?;

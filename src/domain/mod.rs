@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod typing;
 pub mod users;
 pub mod validate;
+pub mod voice;
 
 pub use crate::auth::Viewer;
 pub use outbox::{Outbox, autocommit, in_transaction};

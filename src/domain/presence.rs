@@ -1,7 +1,7 @@
 //! Presence rules: a user with at least one live WebSocket is online. The counting and the shared
 //! view in Redis are transport state (`events::presence::Registry`); this module decides when
 //! someone comes online or goes offline, announces it, and stores `lastSeen` on the last
-//! disconnect.
+//! disconnect. Going offline everywhere also starts the grace period of voice seats.
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use uuid::Uuid;
@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{
     Viewer,
     access::{Need, chat_access},
+    voice,
 };
 use crate::{
     entity::{chat_member, user},
@@ -59,6 +60,7 @@ pub async fn disconnect(app: &AppState, user: Uuid) {
     if app.presence.remote_claims(user).await {
         return;
     }
+    voice::grace::went_offline(app, user, now).await;
     let event = Event::PresenceChanged {
         user_id: user,
         online: false,

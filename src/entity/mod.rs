@@ -12,3 +12,4 @@ pub mod room_queue;
 pub mod session;
 pub mod track;
 pub mod user;
+pub mod voice_participant;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::entity::{chat_member::MemberRole, message, room_playback};
+use crate::entity::{chat_member::MemberRole, message, room_playback, voice_participant};
 
 pub use hub::Hub;
 pub use redis_link::RedisLink;
@@ -33,6 +33,9 @@ pub enum Topic {
     User(Uuid),
     /// One user's online state.
     Presence(Uuid),
+    /// WebRTC signals addressed to one user (never stored; Redis carries them to whichever
+    /// instance the user is connected to).
+    Voice(Uuid),
 }
 
 impl Topic {
@@ -42,6 +45,7 @@ impl Topic {
             Self::Chat(id) => format!("{prefix}chat:{id}"),
             Self::User(id) => format!("{prefix}user:{id}"),
             Self::Presence(id) => format!("{prefix}presence:{id}"),
+            Self::Voice(id) => format!("{prefix}voice:{id}"),
         }
     }
 }
@@ -115,6 +119,27 @@ pub enum Event {
         reason: PlaybackReason,
         by: Option<Uuid>,
     },
+    /// Someone took a seat in a room's voice.
+    VoiceJoined {
+        participant: voice_participant::Model,
+    },
+    /// Someone left a room's voice (or was removed, or stayed away past the grace period).
+    VoiceLeft {
+        chat_id: Uuid,
+        user_id: Uuid,
+    },
+    /// A participant's state changed (muted, deafened, speaking, hand raised, muted by an admin).
+    VoiceStateChanged {
+        participant: voice_participant::Model,
+    },
+    /// A WebRTC signal from one participant to another, published on `Topic::Voice(to)` only.
+    VoiceSignal {
+        chat_id: Uuid,
+        from: Uuid,
+        to: Uuid,
+        kind: SignalKind,
+        payload: String,
+    },
 }
 
 /// Why a room's playback changed.
@@ -138,6 +163,16 @@ pub enum PlaybackReason {
     TrackRemoved,
     /// The queue changed (added, removed, reordered, or a queued track was deleted).
     QueueChanged,
+}
+
+/// What a WebRTC signal carries: an SDP offer or answer, an ICE candidate, or a goodbye.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SignalKind {
+    Offer,
+    Answer,
+    IceCandidate,
+    Bye,
 }
 
 /// An event as this instance's subscribers receive it: one `Arc<Delivered>` is handed to every

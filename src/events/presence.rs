@@ -128,8 +128,23 @@ impl Registry {
         }
     }
 
-    /// Which of `users` are online anywhere.
+    /// Which of `users` are online anywhere (those whose claims in Redis cannot be read just
+    /// now count as offline).
     pub async fn online(&self, users: &[Uuid]) -> HashSet<Uuid> {
+        match self.lookup(users).await {
+            Ok(online) | Err(online) => online,
+        }
+    }
+
+    /// Which of `users` are online anywhere, or `None` while Redis cannot be read: for callers
+    /// that act on someone being offline and must not take an outage for it.
+    pub async fn online_known(&self, users: &[Uuid]) -> Option<HashSet<Uuid>> {
+        self.lookup(users).await.ok()
+    }
+
+    /// The users online here and, with Redis, elsewhere; `Err` with those known (this
+    /// instance's) when Redis could not be read.
+    async fn lookup(&self, users: &[Uuid]) -> Result<HashSet<Uuid>, HashSet<Uuid>> {
         let mut online: HashSet<Uuid> = {
             let sockets = self.sockets();
             users
@@ -139,7 +154,7 @@ impl Registry {
                 .collect()
         };
         let Some(redis) = &self.redis else {
-            return online;
+            return Ok(online);
         };
         let rest: Vec<Uuid> = users
             .iter()
@@ -147,7 +162,7 @@ impl Registry {
             .filter(|u| !online.contains(u))
             .collect();
         if rest.is_empty() {
-            return online;
+            return Ok(online);
         }
         let mut pipe = redis::pipe();
         for user in &rest {
@@ -164,9 +179,12 @@ impl Registry {
                         online.insert(*user);
                     }
                 }
+                Ok(online)
             }
-            Err(err) => tracing::warn!(error = %err, "could not read presence from Redis"),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not read presence from Redis");
+                Err(online)
+            }
         }
-        online
     }
 }

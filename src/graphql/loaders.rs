@@ -18,7 +18,7 @@ use crate::{
     domain::reads,
     entity::{
         chat, chat_member, chat_member::MemberRole, file, message, reaction, room_playback,
-        room_queue, track, user,
+        room_queue, track, user, voice_participant,
     },
     error::AppError,
     events::Delivered,
@@ -104,6 +104,8 @@ key!(/// A room's stored playback state.
     PlaybackOf);
 key!(/// A room's queue, next to play first.
     QueueOf);
+key!(/// The seats in a room's voice, in the order they were taken.
+    VoiceOf);
 
 /// One user's membership in one chat.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -345,6 +347,26 @@ impl Loader<AttachmentsOf> for Db {
             if let Some(message) = row.message_id {
                 out.entry(AttachmentsOf(message)).or_default().push(row);
             }
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<VoiceOf> for Db {
+    type Value = Vec<voice_participant::Model>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[VoiceOf]) -> Result<HashMap<VoiceOf, Self::Value>, AppError> {
+        let rows = voice_participant::Entity::find()
+            .filter(voice_participant::Column::ChatId.is_in(ids(keys, |k| k.0)))
+            .order_by_asc(voice_participant::Column::JoinedAt)
+            .order_by_asc(voice_participant::Column::UserId)
+            .all(&self.0.db)
+            .await?;
+        let mut out: HashMap<VoiceOf, Self::Value> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(VoiceOf(row.chat_id)).or_default().push(row);
         }
         Ok(out)
     }

@@ -14,6 +14,7 @@ mod playback;
 mod system;
 pub mod types;
 mod users;
+mod voice;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
@@ -33,6 +34,7 @@ pub struct QueryRoot(
     live::LiveQuery,
     files::FileQuery,
     playback::PlaybackQuery,
+    voice::VoiceQuery,
 );
 
 /// Every mutation, merged from the per-area objects.
@@ -45,12 +47,17 @@ pub struct MutationRoot(
     live::LiveMutation,
     files::FileMutation,
     playback::PlaybackMutation,
+    voice::VoiceMutation,
 );
 
 /// Every subscription, merged from the per-area objects.
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(system::SystemSubscription, live::LiveSubscription);
+pub struct SubscriptionRoot(
+    system::SystemSubscription,
+    live::LiveSubscription,
+    voice::VoiceSubscription,
+);
 
 fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(

@@ -89,6 +89,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "19-listening-together.graphql",
         include_str!("../../playground/19-listening-together.graphql"),
     ),
+    (
+        "20-voice.graphql",
+        include_str!("../../playground/20-voice.graphql"),
+    ),
 ];
 
 const TEMPLATE: &str = include_str!("../../playground/index.html");

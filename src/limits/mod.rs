@@ -35,10 +35,12 @@ pub enum Action {
     Login,
     /// Login attempts (per login name).
     LoginName,
+    /// WebRTC signals sent and voice state updates (per user).
+    Signal,
 }
 
 impl Action {
-    const ALL: [Action; 8] = [
+    const ALL: [Action; 9] = [
         Self::Send,
         Self::Reaction,
         Self::Typing,
@@ -47,6 +49,7 @@ impl Action {
         Self::Register,
         Self::Login,
         Self::LoginName,
+        Self::Signal,
     ];
 
     /// Part of the Redis key.
@@ -60,6 +63,7 @@ impl Action {
             Self::Register => "register",
             Self::Login => "login",
             Self::LoginName => "login-name",
+            Self::Signal => "signal",
         }
     }
 
@@ -74,6 +78,7 @@ impl Action {
             Self::Register => "too many accounts registered from this address",
             Self::Login => "too many login attempts from this address",
             Self::LoginName => "too many login attempts for this account",
+            Self::Signal => "too many voice signals",
         }
     }
 
@@ -88,6 +93,7 @@ impl Action {
             Self::Invite => (l.invites_per_minute, l.invites_burst),
             Self::Register => (l.register_per_minute, l.register_burst),
             Self::Login => (l.login_per_minute, l.login_burst),
+            Self::Signal => (l.signals_per_minute, l.signals_burst),
             Self::LoginName => (
                 config.login_attempts_per_minute,
                 config.login_attempts_per_minute,

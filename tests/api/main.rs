@@ -35,4 +35,5 @@ mod tokens;
 mod upload_hygiene;
 mod uploads;
 mod validation;
+mod voice;
 mod websocket;

@@ -11,7 +11,7 @@ const LIST: &str = "{ chats(first: 50) { nodes { id title kind members { nodes {
 
 /// The statement counter once nothing has run for a moment (nothing left over from the last
 /// request can land inside the measurement).
-async fn quiet_count(app: &TestApp) -> u64 {
+pub(crate) async fn quiet_count(app: &TestApp) -> u64 {
     let mut last = app.state.sql_statement_count();
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;

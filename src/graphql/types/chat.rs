@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use super::{
     Message, Page, Playback, QueueEntry, User, cursor,
     history_page::{HistoryArgs, message_page},
+    voice::VoiceParticipant,
 };
 use crate::{
     domain::validate,
@@ -20,7 +21,7 @@ use crate::{
         context::ContextExt,
         loaders::{
             ChatId, MemberCountOf, MembersOf, Membership, MessageId, OwnerOf, PlaybackOf, QueueOf,
-            Source, Unread, UserId,
+            Source, Unread, UserId, VoiceOf,
         },
     },
 };
@@ -224,6 +225,22 @@ impl Chat {
             })
             .await?
             .unwrap_or(0))
+    }
+
+    /// Who is in the room's voice now, in the order they joined (empty for groups and direct
+    /// chats).
+    async fn voice_participants(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<VoiceParticipant>> {
+        Ok(ctx
+            .loader()
+            .load_one(VoiceOf(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(VoiceParticipant::new)
+            .collect())
     }
 
     /// When the chat was created.

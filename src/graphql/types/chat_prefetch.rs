@@ -6,7 +6,9 @@ use crate::{
     entity::chat,
     graphql::{
         context::ContextExt,
-        loaders::{MemberCountOf, MembersOf, Membership, MessageId, OwnerOf, Unread, UserId},
+        loaders::{
+            MemberCountOf, MembersOf, Membership, MessageId, OwnerOf, Unread, UserId, VoiceOf,
+        },
     },
 };
 
@@ -82,12 +84,18 @@ pub async fn prefetch_list(ctx: &Context<'_>, chats: &[chat::Model]) -> async_gr
     } else {
         Default::default()
     };
+    let voice = if wants("voiceParticipants") {
+        loader.load_many(ids.iter().map(|&c| VoiceOf(c))).await?
+    } else {
+        Default::default()
+    };
     let mut users: Vec<UserId> = members
         .values()
         .flatten()
         .map(|m| UserId(m.user_id))
         .collect();
     users.extend(owners.values().map(|m| UserId(m.user_id)));
+    users.extend(voice.values().flatten().map(|p| UserId(p.user_id)));
     if wants_sender {
         users.extend(last.values().filter_map(|m| m.sender_id).map(UserId));
     }

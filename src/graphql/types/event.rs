@@ -5,7 +5,9 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Object, SimpleObject, Union};
 use uuid::Uuid;
 
-use super::{Chat, Message, Playback, QueueEntry, User, chat::load_chat, cursor};
+use super::{
+    Chat, Message, Playback, QueueEntry, User, chat::load_chat, cursor, voice::VoiceParticipant,
+};
 use crate::{
     entity::chat_member::MemberRole,
     error::AppError,
@@ -30,6 +32,9 @@ pub enum ChatEvent {
     RemovedFromChat(RemovedFromChat),
     PlaybackChanged(PlaybackChanged),
     ResyncRequired(ResyncRequired),
+    VoiceJoined(VoiceJoined),
+    VoiceLeft(VoiceLeft),
+    VoiceStateChanged(VoiceStateChanged),
 }
 
 impl ChatEvent {
@@ -110,7 +115,22 @@ impl ChatEvent {
                 reason,
                 source,
             }),
-            Event::PresenceChanged { .. } | Event::SessionsRevoked { .. } => return None,
+            Event::VoiceJoined { participant } => Self::VoiceJoined(VoiceJoined {
+                participant: VoiceParticipant(participant, source),
+            }),
+            Event::VoiceLeft { chat_id, user_id } => Self::VoiceLeft(VoiceLeft {
+                chat_id,
+                user_id,
+                source,
+            }),
+            Event::VoiceStateChanged { participant } => {
+                Self::VoiceStateChanged(VoiceStateChanged {
+                    participant: VoiceParticipant(participant, source),
+                })
+            }
+            Event::PresenceChanged { .. }
+            | Event::SessionsRevoked { .. }
+            | Event::VoiceSignal { .. } => return None,
         })
     }
 
@@ -123,7 +143,11 @@ impl ChatEvent {
     }
 }
 
-async fn load_user(ctx: &Context<'_>, source: &Source, id: Uuid) -> async_graphql::Result<User> {
+pub(super) async fn load_user(
+    ctx: &Context<'_>,
+    source: &Source,
+    id: Uuid,
+) -> async_graphql::Result<User> {
     source
         .loader(ctx)
         .load_one(UserId(id))
@@ -327,6 +351,72 @@ pub struct ResyncRequired {
     pub missed: u64,
     /// What to do about it.
     pub reason: String,
+}
+
+/// Someone took a seat in the room's voice.
+pub struct VoiceJoined {
+    participant: VoiceParticipant,
+}
+
+/// Someone joined the room's voice: connect to them (the newcomer sends the offers).
+#[Object]
+impl VoiceJoined {
+    /// The room.
+    async fn chat_id(&self) -> ID {
+        ID(self.participant.0.chat_id.to_string())
+    }
+
+    /// Who joined.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        load_user(ctx, &self.participant.1, self.participant.0.user_id).await
+    }
+
+    /// Their seat and state.
+    async fn participant(&self) -> &VoiceParticipant {
+        &self.participant
+    }
+}
+
+/// Someone left the room's voice.
+pub struct VoiceLeft {
+    chat_id: Uuid,
+    user_id: Uuid,
+    source: Source,
+}
+
+/// Someone left the room's voice (or was removed by an admin, left the room, or stayed
+/// disconnected past the grace period): close the connection to them.
+#[Object]
+impl VoiceLeft {
+    /// The room.
+    async fn chat_id(&self) -> ID {
+        ID(self.chat_id.to_string())
+    }
+
+    /// Who left.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        load_user(ctx, &self.source, self.user_id).await
+    }
+}
+
+/// A participant's state changed.
+pub struct VoiceStateChanged {
+    participant: VoiceParticipant,
+}
+
+/// A participant muted, deafened, started or stopped speaking, raised or lowered their hand, or
+/// was muted by an admin (or had that lifted).
+#[Object]
+impl VoiceStateChanged {
+    /// The room.
+    async fn chat_id(&self) -> ID {
+        ID(self.participant.0.chat_id.to_string())
+    }
+
+    /// The participant as they are now.
+    async fn participant(&self) -> &VoiceParticipant {
+        &self.participant
+    }
 }
 
 /// A room's player or queue changed.

@@ -9,6 +9,7 @@ pub mod history_page;
 mod message;
 pub mod playback;
 mod user;
+pub mod voice;
 
 pub use chat::{Chat, ChatMember};
 pub use connection::{Counter, Page};
