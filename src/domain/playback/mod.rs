@@ -50,10 +50,7 @@ pub enum Control {
 
 /// The length of a track in ms, when it could be read from the file.
 pub fn length_ms(track: &track::Model) -> Option<i64> {
-    track
-        .duration_seconds
-        .map(|s| i64::from(s) * 1000)
-        .filter(|l| *l > 0)
+    track.duration_ms.filter(|l| *l > 0)
 }
 
 /// The room and the caller's membership, checking `need`: NOT_FOUND for chats that are not rooms.
