@@ -12,7 +12,7 @@ use crate::{
     auth,
     config::Config,
     db,
-    domain::{presence, typing, voice},
+    domain::{playback, presence, typing, voice},
     events::{self, Bus},
     graphql, http,
     limits::Limits,
@@ -80,9 +80,10 @@ impl AppState {
     }
 }
 
-/// The server's periodic work: typing expiry (every second), presence heartbeats and rate-limiter
-/// pruning, and the sweep that frees voice seats after the grace period. Owned by the `Application`: stopped when it stops serving, before the pool closes
-/// (a task left running would work on a closed pool), and aborted if the owner is dropped.
+/// The server's periodic work: typing expiry (every second), playback auto-advance, presence
+/// heartbeats and rate-limiter pruning, and the sweep that frees voice seats after the grace
+/// period. Owned by the `Application`: stopped when it stops serving, before the pool closes (a
+/// task left running would work on a closed pool), and aborted if the owner is dropped.
 struct BackgroundTasks(tokio::task::JoinHandle<()>);
 
 impl BackgroundTasks {
@@ -90,11 +91,16 @@ impl BackgroundTasks {
         Self(tokio::spawn(async move {
             let mut typing_tick = tokio::time::interval(std::time::Duration::from_secs(1));
             let mut heartbeat_tick = tokio::time::interval(presence::HEARTBEAT);
+            let mut playback_tick = tokio::time::interval(std::time::Duration::from_millis(
+                app.config.playback_tick_ms.max(10),
+            ));
+            playback_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut voice_tick = tokio::time::interval(voice::grace::sweep_every(&app));
             voice_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = typing_tick.tick() => typing::expire(&app).await,
+                    _ = playback_tick.tick() => playback::sweep(&app).await,
                     _ = heartbeat_tick.tick() => {
                         presence::heartbeat(&app).await;
                         app.limits.retain_recent();

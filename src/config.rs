@@ -154,6 +154,11 @@ pub struct Config {
     #[arg(long, env = "GOFTGU_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
 
+    /// How often each instance looks for rooms whose track has ended, to start the queue's next
+    /// one (ms). Advancing is exactly-once across instances; this only bounds how late it is.
+    #[arg(long, env = "GOFTGU_PLAYBACK_TICK_MS", default_value_t = 500)]
+    pub playback_tick_ms: u64,
+
     /// Longest accepted message, in characters.
     #[arg(long, env = "GOFTGU_MAX_MESSAGE_LENGTH", default_value_t = 4000)]
     pub max_message_length: usize,

@@ -80,6 +80,8 @@ impl Goftgu {
             .env("GOFTGU_REDIS_PREFIX", &launch.redis_prefix)
             // The scenarios open 10,000 subscribed sockets, 1,000 and more per user: above the
             // defaults, which fit people.
+            // No playback sweep statements inside the per-request statement counts.
+            .env("GOFTGU_PLAYBACK_TICK_MS", "3600000")
             .env("GOFTGU_MAX_SOCKETS", "1000000")
             .env("GOFTGU_MAX_SOCKETS_PER_USER", "1000000")
             // The load clients keep idle pooled connections for 90 s; the server must not close

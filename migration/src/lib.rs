@@ -6,7 +6,9 @@ mod m20261122_000002_create_session;
 mod m20261122_000003_create_chat;
 mod m20261122_000004_create_message;
 mod m20261122_000005_create_file;
+mod m20261204_000006_create_playback;
 mod m20261204_000007_create_voice;
+mod m20261204_000008_track_metadata;
 
 /// Names of the unique constraints the migrations create, as PostgreSQL reports them when a
 /// write violates one (it names a column's `UNIQUE` `<table>_<column>_key`; SQLite names
@@ -27,7 +29,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_chat::Migration),
             Box::new(m20261122_000004_create_message::Migration),
             Box::new(m20261122_000005_create_file::Migration),
+            Box::new(m20261204_000006_create_playback::Migration),
             Box::new(m20261204_000007_create_voice::Migration),
+            Box::new(m20261204_000008_track_metadata::Migration),
         ]
     }
 }

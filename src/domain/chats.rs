@@ -38,6 +38,16 @@ pub struct NewChat {
     pub description: Option<String>,
     pub members: Vec<String>,
     pub is_private: bool,
+    /// Rooms: whether any member may add tracks to the queue.
+    pub anyone_can_enqueue: bool,
+}
+
+/// What `update` changes; omitted fields stay as they are.
+pub struct ChatChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Rooms only.
+    pub anyone_can_enqueue: Option<bool>,
 }
 
 /// Position in a chat list: (last activity, id), newest first.
@@ -121,7 +131,7 @@ pub async fn create(
     let members = users::resolve_identifiers(app, "members", &input.members).await?;
     let now = Utc::now();
     let is_private = kind != ChatKind::Room || input.is_private;
-    let chat = new_chat(
+    let mut chat = new_chat(
         kind,
         Some(name),
         description,
@@ -129,6 +139,7 @@ pub async fn create(
         Some(viewer.user_id),
         now,
     );
+    chat.anyone_can_enqueue = Set(kind == ChatKind::Room && input.anyone_can_enqueue);
     let owner = viewer.user_id;
     in_transaction(app, |txn, outbox| {
         Box::pin(async move {
@@ -143,18 +154,31 @@ pub async fn create(
     .await
 }
 
-/// Renames or re-describes a group or room (admins).
+/// Renames or re-describes a group or room, or changes a room's settings (admins).
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id, chat = %chat_id))]
 pub async fn update(
     app: &AppState,
     viewer: &Viewer,
     chat_id: Uuid,
-    name: Option<String>,
-    description: Option<String>,
+    changes: ChatChanges,
 ) -> AppResult<chat::Model> {
     let access = chat_access(app, viewer, chat_id, Need::Admin).await?;
     not_direct(&access)?;
+    let ChatChanges {
+        name,
+        description,
+        anyone_can_enqueue,
+    } = changes;
+    if anyone_can_enqueue.is_some() && access.chat.kind != ChatKind::Room {
+        return Err(AppError::bad_input(
+            "anyoneCanEnqueue",
+            "only rooms have a queue",
+        ));
+    }
     let mut model: chat::ActiveModel = access.chat.into();
+    if let Some(open) = anyone_can_enqueue {
+        model.anyone_can_enqueue = Set(open);
+    }
     if let Some(name) = name {
         model.name = Set(Some(required_name(&name)?));
     }
@@ -284,6 +308,7 @@ pub fn new_chat(
         last_message_id: Set(None),
         created_at: Set(now),
         last_activity_at: Set(now),
+        anyone_can_enqueue: Set(false),
     }
 }
 

@@ -47,9 +47,9 @@ pub struct Received {
 }
 
 impl Received {
-    /// The first bytes of the file (for format-specific metadata).
-    pub fn head(&self) -> &[u8] {
-        &self.head
+    /// A read-only handle on the whole file, from its start.
+    pub async fn reopen(&self) -> std::io::Result<std::fs::File> {
+        self.temp.reopen().await
     }
 }
 
@@ -127,6 +127,33 @@ pub struct Owner {
 
 /// Checks the type against `accept` (415 otherwise), writes the row and moves the bytes into
 /// place. Returns the row and the detected type.
+pub async fn save(
+    app: &AppState,
+    viewer: &Viewer,
+    received: Received,
+    accept: Accept,
+    owner: Owner,
+) -> AppResult<(file::Model, Detected)> {
+    let detected = sniff(&received, accept)?;
+    let row = store(app, viewer, received, &detected, owner).await?;
+    Ok((row, detected))
+}
+
+/// The type of a received file if `accept` takes it: 400 when empty, 415 otherwise.
+pub fn sniff(received: &Received, accept: Accept) -> AppResult<Detected> {
+    if received.size == 0 {
+        return Err(AppError::bad_input("file", "the file is empty"));
+    }
+    detect(&received.head)
+        // The head looked like text; so must the rest.
+        .filter(|d| d.category != Category::Text || received.text)
+        .filter(|d| accepted(accept, d))
+        .ok_or_else(|| {
+            AppError::UnsupportedMediaType("this type of file is not accepted here".into())
+        })
+}
+
+/// Writes the row for a file whose type is settled (`sniff`) and moves the bytes into place.
 #[tracing::instrument(
     skip_all,
     fields(
@@ -136,23 +163,13 @@ pub struct Owner {
         message = ?owner.message_id,
     )
 )]
-pub async fn save(
+pub async fn store(
     app: &AppState,
     viewer: &Viewer,
     received: Received,
-    accept: Accept,
+    detected: &Detected,
     owner: Owner,
-) -> AppResult<(file::Model, Detected)> {
-    if received.size == 0 {
-        return Err(AppError::bad_input("file", "the file is empty"));
-    }
-    let detected = detect(&received.head)
-        // The head looked like text; so must the rest.
-        .filter(|d| d.category != Category::Text || received.text)
-        .filter(|d| accepted(accept, d))
-        .ok_or_else(|| {
-            AppError::UnsupportedMediaType("this type of file is not accepted here".into())
-        })?;
+) -> AppResult<file::Model> {
     let key = Storage::new_key();
     let row = file::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -174,7 +191,7 @@ pub async fn save(
         }
         return Err(AppError::internal(err));
     }
-    Ok((row, detected))
+    Ok(row)
 }
 
 /// Deletes a file's row and bytes.

@@ -13,6 +13,7 @@ pub mod messages;
 pub mod music;
 mod outbox;
 pub mod paging;
+pub mod playback;
 pub mod presence;
 pub mod reactions;
 pub mod reads;

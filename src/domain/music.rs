@@ -1,6 +1,9 @@
 //! The music library: audio tracks, optionally in a room. A track is visible to whoever may read
 //! its room (and always to its uploader); the uploader or an admin of the room may delete it,
-//! which removes its file too.
+//! which removes its file too. Duration, title and artist come from the file's own bytes
+//! (`metadata`).
+mod metadata;
+
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set,
@@ -8,12 +11,14 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use self::metadata::AudioMeta;
 use super::{
     Viewer,
     access::{Need, chat_access},
     files::{self, Accept, Owner, Received},
+    in_transaction,
     paging::fetch_page,
-    validate,
+    playback, validate,
 };
 use crate::{
     entity::{
@@ -59,14 +64,29 @@ pub async fn upload(
             format!("title must be at most {TITLE_MAX} characters long"),
         ));
     }
-    let duration = wav_duration(received.head());
+    // An MP4 with a generic brand sniffs as video: its tracks decide, once read.
+    let (detected, mp4_unchecked) = match files::sniff(&received, Accept::Audio) {
+        Ok(detected) => (detected, false),
+        Err(refused) => {
+            let mp4 = files::sniff(&received, Accept::Media)
+                .ok()
+                .and_then(|d| d.as_audio_only_mp4());
+            (mp4.ok_or(refused)?, true)
+        }
+    };
+    let meta = read_metadata(&received).await;
+    if mp4_unchecked && !meta.audio_only {
+        return Err(AppError::UnsupportedMediaType(
+            "this type of file is not accepted here (an MP4 with video is not a track)".into(),
+        ));
+    }
     let owner = Owner {
         purpose: Purpose::Track,
         chat_id: room_id,
         message_id: None,
     };
-    let (file, _) = files::save(app, viewer, received, Accept::Audio, owner).await?;
-    let title = title.unwrap_or_else(|| {
+    let file = files::store(app, viewer, received, &detected, owner).await?;
+    let title = title.or(meta.title).unwrap_or_else(|| {
         let name = file
             .file_name
             .rsplit_once('.')
@@ -79,7 +99,9 @@ pub async fn upload(
         room_id: Set(room_id),
         uploader_id: Set(Some(viewer.user_id)),
         title: Set(title),
-        duration_seconds: Set(duration),
+        duration_seconds: Set(meta.duration_ms.map(rounded_seconds)),
+        duration_ms: Set(meta.duration_ms),
+        artist: Set(meta.artist),
         created_at: Set(Utc::now()),
     }
     .insert(&app.db)
@@ -196,28 +218,38 @@ pub async fn delete(app: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<()> 
             "only the uploader or a room admin may delete a track".into(),
         ));
     }
-    track::Entity::delete_by_id(track.id).exec(&app.db).await?;
+    let by = viewer.user_id;
+    in_transaction(app, |txn, outbox| {
+        Box::pin(async move {
+            playback::track_removed(txn, outbox, &track, by).await?;
+            track::Entity::delete_by_id(track.id).exec(txn).await?;
+            Ok(())
+        })
+    })
+    .await?;
     files::remove(app, &file).await
 }
 
-/// The duration of a PCM WAV file from its header (other formats: unknown).
-fn wav_duration(head: &[u8]) -> Option<i32> {
-    if head.len() < 12 || &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
-        return None;
-    }
-    let mut at = 12;
-    let mut byte_rate = None;
-    while at + 8 <= head.len() {
-        let id = &head[at..at + 4];
-        let size = u32::from_le_bytes(head[at + 4..at + 8].try_into().ok()?) as usize;
-        if id == b"fmt " && at + 20 <= head.len() {
-            byte_rate = Some(u32::from_le_bytes(head[at + 16..at + 20].try_into().ok()?));
+/// Reads duration and tags from the received bytes on a blocking thread; nothing when the file
+/// cannot be read (it still uploads, without them).
+async fn read_metadata(received: &Received) -> AudioMeta {
+    let file = match received.reopen().await {
+        Ok(file) => file,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not reopen an upload for its metadata");
+            return AudioMeta::default();
         }
-        if id == b"data" {
-            let rate = byte_rate.filter(|r| *r > 0)?;
-            return Some((size as u64 / rate as u64) as i32);
+    };
+    match tokio::task::spawn_blocking(move || metadata::read(file)).await {
+        Ok(meta) => meta,
+        Err(err) => {
+            tracing::warn!(error = %err, "the audio metadata reader failed");
+            AudioMeta::default()
         }
-        at += 8 + size + (size % 2);
     }
-    None
+}
+
+/// Whole seconds, rounded to the nearest (`durationSeconds` beside `durationMs`).
+fn rounded_seconds(ms: i64) -> i32 {
+    i32::try_from((ms + 500) / 1000).unwrap_or(i32::MAX)
 }

@@ -34,6 +34,8 @@ pub struct Model {
     pub last_message_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub last_activity_at: DateTimeUtc,
+    /// Rooms: whether any member may add tracks to the queue (otherwise admins only).
+    pub anyone_can_enqueue: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,8 @@ pub mod chat_member;
 pub mod file;
 pub mod message;
 pub mod reaction;
+pub mod room_playback;
+pub mod room_queue;
 pub mod session;
 pub mod track;
 pub mod user;

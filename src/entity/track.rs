@@ -10,7 +10,12 @@ pub struct Model {
     pub room_id: Option<Uuid>,
     pub uploader_id: Option<Uuid>,
     pub title: String,
+    /// Whole seconds, rounded from `duration_ms`.
     pub duration_seconds: Option<i32>,
+    /// The playable length read from the file; `None` when it could not be read.
+    pub duration_ms: Option<i64>,
+    /// From the file's tags.
+    pub artist: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::entity::{chat_member::MemberRole, message, voice_participant};
+use crate::entity::{chat_member::MemberRole, message, room_playback, voice_participant};
 
 pub use hub::Hub;
 pub use redis_link::RedisLink;
@@ -112,6 +112,13 @@ pub enum Event {
         online: bool,
         last_seen: Option<DateTime<Utc>>,
     },
+    /// A room's player or queue changed; `playback` is the state as committed.
+    PlaybackChanged {
+        chat_id: Uuid,
+        playback: room_playback::Model,
+        reason: PlaybackReason,
+        by: Option<Uuid>,
+    },
     /// Someone took a seat in a room's voice.
     VoiceJoined {
         participant: voice_participant::Model,
@@ -133,6 +140,29 @@ pub enum Event {
         kind: SignalKind,
         payload: String,
     },
+}
+
+/// Why a room's playback changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum)]
+pub enum PlaybackReason {
+    /// An admin played a track.
+    Played,
+    /// An admin paused.
+    Paused,
+    /// An admin resumed (or started the queue).
+    Resumed,
+    /// An admin moved the position.
+    Seeked,
+    /// An admin skipped to the queue's next track (or stopped, with an empty queue).
+    Skipped,
+    /// The track ended and the queue's next one started.
+    Advanced,
+    /// The track ended and the queue was empty: nothing plays.
+    Ended,
+    /// The playing track was deleted; the queue's next one replaced it.
+    TrackRemoved,
+    /// The queue changed (added, removed, reordered, or a queued track was deleted).
+    QueueChanged,
 }
 
 /// What a WebRTC signal carries: an SDP offer or answer, an ICE candidate, or a goodbye.

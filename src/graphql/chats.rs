@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     domain::{
-        chats::{self, ChatPage, NewChat},
+        chats::{self, ChatChanges, ChatPage, NewChat},
         members, rooms,
     },
     entity::chat::ChatKind,
@@ -35,6 +35,8 @@ pub struct UpdateGroupInput {
     pub name: Option<String>,
     /// New description (empty clears it).
     pub description: Option<String>,
+    /// Rooms only: whether any member may add tracks to the queue.
+    pub anyone_can_enqueue: Option<bool>,
 }
 
 /// Input of `createRoom`.
@@ -47,6 +49,9 @@ pub struct CreateRoomInput {
     /// Private rooms are visible only to members and joinable only by invited users.
     #[graphql(default = false)]
     pub is_private: bool,
+    /// Whether any member may add tracks to the queue (otherwise only admins).
+    #[graphql(default = false)]
+    pub anyone_can_enqueue: bool,
 }
 
 fn chat_page(page: ChatPage, after: bool, counter: super::types::Counter) -> Page<Chat> {
@@ -201,13 +206,14 @@ impl ChatMutation {
             description: input.description,
             members: input.members,
             is_private: true,
+            anyone_can_enqueue: false,
         };
         Ok(Chat(
             chats::create(ctx.app(), ctx.viewer()?, ChatKind::Group, new).await?,
         ))
     }
 
-    /// Renames or re-describes a group or room (admins).
+    /// Renames or re-describes a group or room, or changes a room's settings (admins).
     async fn update_group(
         &self,
         ctx: &Context<'_>,
@@ -216,7 +222,17 @@ impl ChatMutation {
     ) -> async_graphql::Result<Chat> {
         let id = parse_id("chatId", &chat_id)?;
         Ok(Chat(
-            chats::update(ctx.app(), ctx.viewer()?, id, input.name, input.description).await?,
+            chats::update(
+                ctx.app(),
+                ctx.viewer()?,
+                id,
+                ChatChanges {
+                    name: input.name,
+                    description: input.description,
+                    anyone_can_enqueue: input.anyone_can_enqueue,
+                },
+            )
+            .await?,
         ))
     }
 
@@ -299,6 +315,7 @@ impl ChatMutation {
             description: input.description,
             members: Vec::new(),
             is_private: input.is_private,
+            anyone_can_enqueue: input.anyone_can_enqueue,
         };
         Ok(Chat(rooms::create(ctx.app(), ctx.viewer()?, new).await?))
     }

@@ -17,8 +17,8 @@ use uuid::Uuid;
 use crate::{
     domain::reads,
     entity::{
-        chat, chat_member, chat_member::MemberRole, file, message, reaction, user,
-        voice_participant,
+        chat, chat_member, chat_member::MemberRole, file, message, reaction, room_playback,
+        room_queue, track, user, voice_participant,
     },
     error::AppError,
     events::Delivered,
@@ -98,6 +98,12 @@ key!(/// Whether a user is online now.
     OnlineOf);
 key!(/// The files attached to a message, in upload order.
     AttachmentsOf);
+key!(/// A track with its file.
+    TrackId);
+key!(/// A room's stored playback state.
+    PlaybackOf);
+key!(/// A room's queue, next to play first.
+    QueueOf);
 key!(/// The seats in a room's voice, in the order they were taken.
     VoiceOf);
 
@@ -361,6 +367,71 @@ impl Loader<VoiceOf> for Db {
             keys.iter().map(|k| (*k, Vec::new())).collect();
         for row in rows {
             out.entry(VoiceOf(row.chat_id)).or_default().push(row);
+        }
+        Ok(out)
+    }
+}
+
+impl Loader<TrackId> for Db {
+    type Value = (track::Model, file::Model);
+    type Error = AppError;
+
+    async fn load(&self, keys: &[TrackId]) -> Result<HashMap<TrackId, Self::Value>, AppError> {
+        let tracks = track::Entity::find()
+            .filter(track::Column::Id.is_in(ids(keys, |k| k.0)))
+            .all(&self.0.db)
+            .await?;
+        let mut files: HashMap<Uuid, file::Model> = file::Entity::find()
+            .filter(file::Column::Id.is_in(tracks.iter().map(|t| t.file_id).collect::<Vec<_>>()))
+            .all(&self.0.db)
+            .await?
+            .into_iter()
+            .map(|f| (f.id, f))
+            .collect();
+        Ok(tracks
+            .into_iter()
+            .filter_map(|t| {
+                let file = files.remove(&t.file_id)?;
+                Some((TrackId(t.id), (t, file)))
+            })
+            .collect())
+    }
+}
+
+impl Loader<PlaybackOf> for Db {
+    type Value = room_playback::Model;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[PlaybackOf],
+    ) -> Result<HashMap<PlaybackOf, Self::Value>, AppError> {
+        let rows = room_playback::Entity::find()
+            .filter(room_playback::Column::ChatId.is_in(ids(keys, |k| k.0)))
+            .all(&self.0.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|p| (PlaybackOf(p.chat_id), p))
+            .collect())
+    }
+}
+
+impl Loader<QueueOf> for Db {
+    type Value = Vec<room_queue::Model>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[QueueOf]) -> Result<HashMap<QueueOf, Self::Value>, AppError> {
+        let rows = room_queue::Entity::find()
+            .filter(room_queue::Column::ChatId.is_in(ids(keys, |k| k.0)))
+            .order_by_asc(room_queue::Column::Position)
+            .order_by_asc(room_queue::Column::Id)
+            .all(&self.0.db)
+            .await?;
+        let mut out: HashMap<QueueOf, Self::Value> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            out.entry(QueueOf(row.chat_id)).or_default().push(row);
         }
         Ok(out)
     }

@@ -10,6 +10,7 @@ pub mod guard;
 mod live;
 pub mod loaders;
 mod messages;
+mod playback;
 mod system;
 pub mod types;
 mod users;
@@ -32,6 +33,7 @@ pub struct QueryRoot(
     messages::MessageQuery,
     live::LiveQuery,
     files::FileQuery,
+    playback::PlaybackQuery,
     voice::VoiceQuery,
 );
 
@@ -44,6 +46,7 @@ pub struct MutationRoot(
     messages::MessageMutation,
     live::LiveMutation,
     files::FileMutation,
+    playback::PlaybackMutation,
     voice::VoiceMutation,
 );
 

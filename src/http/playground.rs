@@ -86,6 +86,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../playground/18-files.graphql"),
     ),
     (
+        "19-listening-together.graphql",
+        include_str!("../../playground/19-listening-together.graphql"),
+    ),
+    (
         "20-voice.graphql",
         include_str!("../../playground/20-voice.graphql"),
     ),

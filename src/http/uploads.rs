@@ -196,6 +196,8 @@ fn track_json(app: &AppState, track: &track::Model, file: &file::Model) -> Value
         "contentType": file.content_type,
         "size": file.size,
         "durationSeconds": track.duration_seconds,
+        "durationMs": track.duration_ms,
+        "artist": track.artist,
         "roomId": track.room_id,
         "uploaderId": track.uploader_id,
         "createdAt": track.created_at,

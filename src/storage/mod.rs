@@ -53,6 +53,12 @@ impl TempFile {
         }
     }
 
+    /// A second, read-only handle on the bytes written so far (for metadata readers). It stays
+    /// valid after `persist` moves the file.
+    pub async fn reopen(&self) -> std::io::Result<File> {
+        Ok(tokio::fs::File::open(&self.path).await?.into_std().await)
+    }
+
     /// Flushes and closes the file (before it is moved into place).
     pub async fn finish(&mut self) -> std::io::Result<()> {
         if let Some(mut file) = self.file.take() {

@@ -22,6 +22,7 @@ mod messages;
 mod music;
 mod n_plus_one;
 mod outbox;
+mod playback;
 mod public_graphql;
 mod public_transport;
 mod rate_limits;

@@ -332,3 +332,200 @@ async fn graphql_upload_track_tracks_track_and_delete_track() {
     assert!(response["data"].is_null() || response["data"]["uploadTrack"].is_null());
     assert_nothing_stored(&app, before, "uploadTrack with a PNG").await;
 }
+
+/// The bytes of `tests/fixtures/audio/{name}` (made once with ffmpeg; see the README there).
+fn audio_fixture(name: &str) -> Vec<u8> {
+    let path = format!("{}/tests/fixtures/audio/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Uploads `bytes` as `file_name` with `uploadTrack` (optionally titled); the whole response.
+async fn gql_upload_track(
+    app: &TestApp,
+    token: &str,
+    file_name: &str,
+    title: Option<&str>,
+    bytes: Vec<u8>,
+) -> Value {
+    let query = "mutation($f: Upload!, $title: String) { uploadTrack(file: $f, title: $title) { id title artist durationMs durationSeconds contentType } }";
+    gql_multipart(
+        app,
+        token,
+        json!({ "query": query, "variables": { "f": null, "title": title } }),
+        json!({ "0": ["variables.f"] }),
+        // The client's claimed type is ignored; the bytes decide.
+        vec![named_file_part(
+            "0",
+            file_name,
+            "application/octet-stream",
+            bytes,
+        )],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn track_length_title_and_artist_come_from_the_bytes() {
+    let (app, _dir) = spawn_app().await;
+    let ana = app.register("ana").await;
+    // (file, true length in ms, tolerance in ms, title tag, artist tag, detected type)
+    let cases = [
+        (
+            "tone-vbrhdr.mp3",
+            2000,
+            30,
+            Some("گفتگو"),
+            Some("Ensemble Goftgu"),
+            "audio/mpeg",
+        ),
+        // No Xing/VBRI header: estimated from the file length and the first frames' bitrate.
+        (
+            "tone-cbr.mp3",
+            2500,
+            100,
+            Some("Plain Frames"),
+            Some("No Xing"),
+            "audio/mpeg",
+        ),
+        (
+            "tone.ogg",
+            1500,
+            10,
+            Some("Vorbis Tone"),
+            Some("Ogg Artist"),
+            "audio/ogg",
+        ),
+        (
+            "tone.opus",
+            1250,
+            10,
+            Some("Opus Tone"),
+            Some("Opus Artist"),
+            "audio/ogg",
+        ),
+        (
+            "tone.flac",
+            1000,
+            5,
+            Some("FLAC Tone"),
+            Some("Lossless Artist"),
+            "audio/x-flac",
+        ),
+        (
+            "tone.m4a",
+            1800,
+            30,
+            Some("M4A Tone"),
+            Some("MP4 Artist"),
+            "audio/m4a",
+        ),
+        // An audio-only MP4 with the generic `isom` brand is a track too.
+        (
+            "tone-isom.mp4",
+            1200,
+            30,
+            Some("Generic Brand"),
+            None,
+            "audio/mp4",
+        ),
+        // Bare ADTS has no tags; its length is estimated from the frames.
+        ("tone.aac", 1600, 120, None, None, "audio/aac"),
+        // symphonia 0.6.1 drops a WAV's LIST/INFO tags (upstream issue #552): the file name.
+        ("tone.wav", 750, 5, None, None, "audio/x-wav"),
+    ];
+    for (name, ms, tolerance, title, artist, content_type) in cases {
+        let response = gql_upload_track(&app, &ana.token, name, None, audio_fixture(name)).await;
+        assert!(response["errors"].is_null(), "{name}: {response}");
+        let track = &response["data"]["uploadTrack"];
+        let got = track["durationMs"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{name}: no durationMs in {track}"));
+        assert!(
+            (got - ms).abs() <= tolerance,
+            "{name}: {got} ms, not {ms} ± {tolerance}"
+        );
+        assert_eq!(
+            track["durationSeconds"],
+            (got + 500) / 1000,
+            "{name}: rounded"
+        );
+        // Without a title tag the file name's stem is the title, as before.
+        let stem = name.rsplit_once('.').unwrap().0;
+        assert_eq!(track["title"], title.unwrap_or(stem), "{name}: {track}");
+        assert_eq!(track["artist"], json!(artist), "{name}: {track}");
+        assert_eq!(track["contentType"], content_type, "{name}: {track}");
+    }
+
+    // The client's title wins over the tag; the artist still comes from the tags.
+    let titled = gql_upload_track(
+        &app,
+        &ana.token,
+        "tone.ogg",
+        Some("My Title"),
+        audio_fixture("tone.ogg"),
+    )
+    .await;
+    let titled = &titled["data"]["uploadTrack"];
+    assert_eq!(titled["title"], "My Title", "{titled}");
+    assert_eq!(titled["artist"], "Ogg Artist", "{titled}");
+    let id = titled["id"].as_str().unwrap();
+    let read_back = app
+        .gql_ok(
+            Some(&ana.token),
+            "query($id: ID!) { track(id: $id) { title artist durationMs } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(read_back["track"], {
+        let mut expected = titled.clone();
+        for key in ["id", "durationSeconds", "contentType"] {
+            expected.as_object_mut().unwrap().remove(key);
+        }
+        expected
+    });
+}
+
+#[tokio::test]
+async fn audio_it_cannot_read_still_uploads_and_video_mp4_does_not() {
+    let (app, _dir) = spawn_app().await;
+    let ana = app.register("ana").await;
+    // Sniffed as MP3 (an ID3 header) but nothing after it is audio.
+    let mut junk = b"ID3\x04\0\0\0\0\0\x0a".to_vec();
+    junk.extend((0..6000u32).map(|i| (i * 7 % 13) as u8 + 1));
+    let response = gql_upload_track(&app, &ana.token, "mystery.mp3", None, junk).await;
+    assert!(response["errors"].is_null(), "{response}");
+    let track = &response["data"]["uploadTrack"];
+    assert_eq!(
+        (
+            &track["title"],
+            &track["artist"],
+            &track["durationMs"],
+            &track["durationSeconds"]
+        ),
+        (&json!("mystery"), &Value::Null, &Value::Null, &Value::Null),
+        "{track}"
+    );
+
+    // Over REST the track JSON carries the same fields.
+    let response = upload_track(&app, &ana.token, None, None, audio_fixture("tone.flac")).await;
+    let track = json_with_status(response, 201, "FLAC over REST").await;
+    assert_eq!(track["durationMs"], 1000, "{track}");
+    assert_eq!(track["artist"], "Lossless Artist", "{track}");
+
+    // An MP4 with a video track is not a track, whatever it is called.
+    let before = stored_files(&app).len();
+    let response = gql_upload_track(
+        &app,
+        &ana.token,
+        "song.m4a",
+        None,
+        audio_fixture("clip.mp4"),
+    )
+    .await;
+    assert_eq!(
+        error_code(&response),
+        "UNSUPPORTED_MEDIA_TYPE",
+        "{response}"
+    );
+    assert_nothing_stored(&app, before, "an MP4 with video").await;
+}

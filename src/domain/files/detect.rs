@@ -33,6 +33,17 @@ pub struct Detected {
     pub category: Category,
 }
 
+impl Detected {
+    /// The audio type of an MP4 sniffed as video (its brand, `isom` or `mp42`, says nothing
+    /// about its tracks), for a caller that has read the tracks and found audio only.
+    pub fn as_audio_only_mp4(&self) -> Option<Detected> {
+        (self.mime == "video/mp4").then(|| Detected {
+            mime: "audio/mp4".into(),
+            category: Category::Audio,
+        })
+    }
+}
+
 /// Detects the type from the first bytes; `None` for executables and unknown binary data.
 pub fn detect(head: &[u8]) -> Option<Detected> {
     let found = |mime: &str, category| {
@@ -51,6 +62,9 @@ pub fn detect(head: &[u8]) -> Option<Detected> {
             "video/mp4" | "video/quicktime" => found(mime, Category::Video),
             "audio/mpeg" | "audio/ogg" | "audio/x-wav" | "audio/x-flac" | "audio/aac"
             | "audio/m4a" | "audio/x-m4a" => found(mime, Category::Audio),
+            // Opus in Ogg (RFC 7845: `audio/ogg`, which every player takes; `audio/opus` names
+            // the bare RTP payload).
+            "audio/opus" => found("audio/ogg", Category::Audio),
             "application/pdf" | "application/zip" => found(mime, Category::Document),
             _ => None,
         };
@@ -221,6 +235,36 @@ mod tests {
         assert_eq!(category(b"ID3\x04\0\0\0\0\0\0"), Some(Category::Audio));
         // An executable `infer` knows is refused, whatever it is called.
         assert_eq!(category(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"), None);
+    }
+
+    #[test]
+    fn every_track_format_is_audio() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/audio");
+        for (name, mime) in [
+            ("tone-vbrhdr.mp3", "audio/mpeg"),
+            ("tone-cbr.mp3", "audio/mpeg"),
+            ("tone.ogg", "audio/ogg"),
+            ("tone.opus", "audio/ogg"),
+            ("tone.flac", "audio/x-flac"),
+            ("tone.m4a", "audio/m4a"),
+            ("tone.aac", "audio/aac"),
+            ("tone.wav", "audio/x-wav"),
+        ] {
+            let bytes = std::fs::read(format!("{dir}/{name}")).unwrap();
+            let head = &bytes[..bytes.len().min(8192)];
+            let found = detect(head).unwrap_or_else(|| panic!("{name}: not detected"));
+            assert_eq!(found.mime, mime, "{name}");
+            assert!(accepted(Accept::Audio, &found), "{name}");
+        }
+        // An MP4 with a generic brand is video until its tracks say otherwise.
+        let mut isom = b"\0\0\0\x18ftypisom\0\0\x02\0isommp42".to_vec();
+        isom.extend(b"\0\0\0\x08free");
+        let video = detect(&isom).unwrap();
+        assert!(!accepted(Accept::Audio, &video));
+        let audio = video.as_audio_only_mp4().unwrap();
+        assert_eq!(audio.mime, "audio/mp4");
+        assert!(accepted(Accept::Audio, &audio));
+        assert_eq!(detect(b"%PDF-1.7\n").unwrap().as_audio_only_mp4(), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Message, Page, User, cursor,
+    Message, Page, Playback, QueueEntry, User, cursor,
     history_page::{HistoryArgs, message_page},
     voice::VoiceParticipant,
 };
@@ -20,8 +20,8 @@ use crate::{
     graphql::{
         context::ContextExt,
         loaders::{
-            ChatId, MemberCountOf, MembersOf, Membership, MessageId, OwnerOf, Unread, UserId,
-            VoiceOf,
+            ChatId, MemberCountOf, MembersOf, Membership, MessageId, OwnerOf, PlaybackOf, QueueOf,
+            Source, Unread, UserId, VoiceOf,
         },
     },
 };
@@ -108,6 +108,32 @@ impl Chat {
     /// Private chats are visible only to their members; direct chats and groups always are.
     async fn is_private(&self) -> bool {
         self.0.is_private
+    }
+
+    /// Rooms: whether any member may add tracks to the queue (otherwise only admins).
+    async fn anyone_can_enqueue(&self) -> bool {
+        self.0.anyone_can_enqueue
+    }
+
+    /// Rooms: what is playing now (null when nothing is loaded; always null for other chats).
+    async fn now_playing(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Playback>> {
+        if self.0.kind != ChatKind::Room {
+            return Ok(None);
+        }
+        let state = ctx.loader().load_one(PlaybackOf(self.0.id)).await?;
+        Ok(state.and_then(|s| Playback::new(s, Source::default())))
+    }
+
+    /// Rooms: the tracks that play next, in order (empty for other chats).
+    async fn queue(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<QueueEntry>> {
+        if self.0.kind != ChatKind::Room {
+            return Ok(Vec::new());
+        }
+        let entries = ctx.loader().load_one(QueueOf(self.0.id)).await?;
+        Ok(QueueEntry::list(
+            entries.unwrap_or_default(),
+            &Source::default(),
+        ))
     }
 
     /// Members in the order they joined, `first` (1–200, default 50) per page.

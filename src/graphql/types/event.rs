@@ -5,12 +5,14 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Object, SimpleObject, Union};
 use uuid::Uuid;
 
-use super::{Chat, Message, User, chat::load_chat, cursor, voice::VoiceParticipant};
+use super::{
+    Chat, Message, Playback, QueueEntry, User, chat::load_chat, cursor, voice::VoiceParticipant,
+};
 use crate::{
     entity::chat_member::MemberRole,
     error::AppError,
-    events::{Delivered, Event},
-    graphql::loaders::{Source, UserId},
+    events::{Delivered, Event, PlaybackReason},
+    graphql::loaders::{QueueOf, Source, UserId},
 };
 
 /// Something that happened in a chat, or to me.
@@ -28,6 +30,7 @@ pub enum ChatEvent {
     ChatUpdated(ChatUpdated),
     AddedToChat(AddedToChat),
     RemovedFromChat(RemovedFromChat),
+    PlaybackChanged(PlaybackChanged),
     ResyncRequired(ResyncRequired),
     VoiceJoined(VoiceJoined),
     VoiceLeft(VoiceLeft),
@@ -100,6 +103,17 @@ impl ChatEvent {
             Event::AddedToChat { chat_id, .. } => Self::AddedToChat(AddedToChat { chat_id }),
             Event::RemovedFromChat { chat_id, .. } => Self::RemovedFromChat(RemovedFromChat {
                 chat_id: ID(chat_id.to_string()),
+            }),
+            Event::PlaybackChanged {
+                chat_id,
+                playback,
+                reason,
+                ..
+            } => Self::PlaybackChanged(PlaybackChanged {
+                chat_id,
+                playback,
+                reason,
+                source,
             }),
             Event::VoiceJoined { participant } => Self::VoiceJoined(VoiceJoined {
                 participant: VoiceParticipant(participant, source),
@@ -402,5 +416,51 @@ impl VoiceStateChanged {
     /// The participant as they are now.
     async fn participant(&self) -> &VoiceParticipant {
         &self.participant
+    }
+}
+
+/// A room's player or queue changed.
+pub struct PlaybackChanged {
+    chat_id: Uuid,
+    playback: crate::domain::playback::State,
+    reason: PlaybackReason,
+    source: Source,
+}
+
+/// A room's player or queue changed: the new state, why, and the queue as it is when delivered.
+#[Object]
+impl PlaybackChanged {
+    /// The room.
+    async fn chat_id(&self) -> ID {
+        ID(self.chat_id.to_string())
+    }
+
+    /// What changed.
+    async fn reason(&self) -> PlaybackReason {
+        self.reason
+    }
+
+    /// What plays now (null: nothing is loaded).
+    async fn now_playing(&self) -> Option<Playback> {
+        Playback::new(self.playback.clone(), self.source.clone())
+    }
+
+    /// The room's queue, next to play first.
+    async fn queue(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<QueueEntry>> {
+        let entries = self
+            .source
+            .loader(ctx)
+            .load_one(QueueOf(self.chat_id))
+            .await?
+            .unwrap_or_default();
+        Ok(QueueEntry::list(entries, &self.source))
+    }
+
+    /// Who changed it (null when it advanced by itself).
+    async fn changed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        match self.playback.changed_by {
+            Some(id) => load_user(ctx, &self.source, id).await.map(Some),
+            None => Ok(None),
+        }
     }
 }

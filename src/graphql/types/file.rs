@@ -53,12 +53,23 @@ impl Track {
         ID(self.0.id.to_string())
     }
 
-    /// Title (the file name when none was given).
+    /// Title: the one given at upload, else the file's title tag, else the file name.
     async fn title(&self) -> &str {
         &self.0.title
     }
 
-    /// Length in seconds, where it can be read from the file (WAV); otherwise null.
+    /// Artist from the file's tags (ID3, Vorbis comments, MP4), if any.
+    async fn artist(&self) -> Option<&str> {
+        self.0.artist.as_deref()
+    }
+
+    /// Playable length in milliseconds, read from the file's headers (MP3, AAC/M4A,
+    /// Ogg Vorbis/Opus, FLAC, WAV); null when it could not be read.
+    async fn duration_ms(&self) -> Option<i64> {
+        self.0.duration_ms
+    }
+
+    /// `durationMs` rounded to whole seconds; null when unknown.
     async fn duration_seconds(&self) -> Option<i32> {
         self.0.duration_seconds
     }

@@ -7,6 +7,7 @@ pub mod event;
 mod file;
 pub mod history_page;
 mod message;
+pub mod playback;
 mod user;
 pub mod voice;
 
@@ -15,6 +16,7 @@ pub use connection::{Counter, Page};
 pub use event::ChatEvent;
 pub use file::{Attachment, Track};
 pub use message::{Message, MessageStatus, ReactionGroup};
+pub use playback::{Playback, QueueEntry};
 pub use user::User;
 
 use async_graphql::ID;
