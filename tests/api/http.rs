@@ -37,8 +37,7 @@ async fn sql_statements(app: &crate::helpers::TestApp) -> u64 {
 
 #[tokio::test]
 async fn metrics_count_the_sql_statements_of_a_request() {
-    // The playback sweep's statements would land in the count.
-    let (app, _dir) = crate::helpers::spawn_app_with(|c| c.playback_tick_ms = 3_600_000).await;
+    let (app, _dir) = crate::helpers::spawn_app_with(crate::n_plus_one::quiet_background).await;
     let user = app.register("metrics_user").await;
     let before = sql_statements(&app).await;
     app.gql_ok(Some(&user.token), "{ me { id username } }", json!({}))

@@ -828,7 +828,7 @@ async fn presence_on_another_instance_keeps_the_seat_and_its_loss_frees_it() {
 
 #[tokio::test]
 async fn voice_participants_in_a_chat_list_cost_no_statement_per_chat() {
-    let (app, _dir) = spawn_app().await;
+    let (app, _dir) = spawn_app_with(crate::n_plus_one::quiet_background).await;
     let me = app.register("lister").await;
     let guests = [app.register("guest_a").await, app.register("guest_b").await];
     let list =
