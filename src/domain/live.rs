@@ -3,8 +3,15 @@
 //! caller may follow it; from then on it is a plain stream of `Feed` items (deliver this event,
 //! or resync after a gap) whose end is the end of the subscription. `myEvents` follows the chats
 //! the viewer is added to and drops those they leave; one chat's feed ends right after the viewer
-//! leaves it or is removed. Transports only map the items to their own types.
-use std::sync::Arc;
+//! leaves it or is removed. Messages reach every feed without gaps, each once and in order
+//! (`gapfill`): what the bus lost is filled in from the database. Transports only map the items
+//! to their own types.
+mod gapfill;
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+};
 
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt, stream};
@@ -14,9 +21,12 @@ use tokio_stream::{
 };
 use uuid::Uuid;
 
+use gapfill::{Arrival, ChatLine, Db, Store};
+pub use gapfill::{FILL_MAX, Gap};
+
 use super::{
     Viewer,
-    access::{Need, chat_access},
+    access::chat_access,
     accounts, sessions,
     voice::signals::{self, Signal},
 };
@@ -31,8 +41,16 @@ use crate::{
 pub enum Feed {
     /// Deliver this event.
     Event(Arc<Delivered>),
-    /// The subscriber fell behind and `missed` events were dropped: it must re-fetch by cursor.
-    Resync { missed: u64 },
+    /// Events were lost that the feed could not replay (`gap` says which kinds): the client
+    /// re-fetches them. `missed` counts the events dropped from the ring (0: unknown, as after
+    /// the Redis link came back).
+    Resync { missed: u64, gap: Gap },
+}
+
+impl Feed {
+    fn is_resync(&self) -> bool {
+        matches!(self, Self::Resync { .. })
+    }
 }
 
 /// A change of one user's online state.
@@ -65,25 +83,31 @@ impl<'a> Subscriber<'a> {
     /// Everything that happens in one chat, for its members (staff may follow any chat); ends
     /// right after the viewer leaves it or is removed.
     pub async fn chat(&self, chat_id: Uuid) -> AppResult<impl Stream<Item = Feed> + use<>> {
-        let need = if self.viewer.is_staff {
-            Need::Read
-        } else {
-            Need::Member
-        };
-        Box::pin(chat_access(self.app, &self.viewer, chat_id, need)).await?;
+        let need = gapfill::need(&self.viewer);
+        let access = Box::pin(chat_access(self.app, &self.viewer, chat_id, need)).await?;
+        // Subscribed after the last seq was read: a message in between is a gap, filled in.
         let receiver = self.app.bus.subscribe(Topic::Chat(chat_id));
-        Ok(chat_feed(receiver, self.viewer.user_id))
+        let line = ChatLine::new(chat_id, Some(access.chat.last_seq), true);
+        Ok(chat_feed(self.store(), receiver, line, self.viewer.user_id))
+    }
+
+    fn store(&self) -> Db {
+        Db {
+            app: self.app.clone(),
+            viewer: self.viewer,
+        }
     }
 
     /// Everything that concerns the viewer: what happens to them (added to or removed from a
     /// chat) and in every chat they belong to, following the chats they join from then on.
     pub async fn mine(&self) -> AppResult<impl Stream<Item = Feed> + use<>> {
         let me = self.viewer.user_id;
-        let mut following = Following::new(self.app.bus.clone(), me);
+        let mut following = Following::new(self.app.bus.clone(), self.store(), me);
         // Their own topic first: a chat joined while the list is read still announces itself.
-        following.follow(Topic::User(me));
-        for chat in Box::pin(accounts::chat_ids(self.app, me)).await? {
-            following.follow(Topic::Chat(chat));
+        following.follow(Topic::User(me), None);
+        let chats = Box::pin(accounts::chat_ids(self.app, me)).await?;
+        for (chat, last) in Box::pin(gapfill::last_seqs(self.app, &chats)).await? {
+            following.follow(Topic::Chat(chat), Some(last));
         }
         Ok(following.into_feed())
     }
@@ -125,70 +149,171 @@ impl<'a> Subscriber<'a> {
     }
 }
 
-/// One chat's events for subscriber `me`: a `Resync` where the subscriber fell behind, and the
-/// end right after `me` leaves the chat.
-fn chat_feed(receiver: broadcast::Receiver<Arc<Delivered>>, me: Uuid) -> impl Stream<Item = Feed> {
-    stream::unfold((receiver, false), move |(mut receiver, done)| async move {
-        if done {
-            return None;
-        }
-        match receiver.recv().await {
-            Ok(event) => {
-                let leaving =
-                    matches!(event.event, Event::MemberLeft { user_id, .. } if user_id == me);
-                Some((Feed::Event(event), (receiver, leaving)))
+/// One chat's events for subscriber `me`: its messages gap-free, a `Resync` where other events
+/// were lost, and the end right after `me` leaves the chat (or may no longer read it).
+fn chat_feed(
+    store: impl Store,
+    receiver: broadcast::Receiver<Arc<Delivered>>,
+    line: ChatLine,
+    me: Uuid,
+) -> impl Stream<Item = Feed> {
+    struct State<S> {
+        store: S,
+        receiver: broadcast::Receiver<Arc<Delivered>>,
+        line: ChatLine,
+        pending: VecDeque<Feed>,
+        done: bool,
+    }
+    let state = State {
+        store,
+        receiver,
+        line,
+        pending: VecDeque::new(),
+        done: false,
+    };
+    stream::unfold(state, move |mut s| async move {
+        loop {
+            if let Some(item) = s.pending.pop_front() {
+                return Some((item, s));
             }
-            Err(RecvError::Lagged(missed)) => Some((Feed::Resync { missed }, (receiver, false))),
-            Err(RecvError::Closed) => None,
+            if s.done {
+                return None;
+            }
+            let arrival = match s.receiver.recv().await {
+                Ok(event) => Arrival::Event(event),
+                Err(RecvError::Lagged(missed)) => Arrival::Lagged(missed),
+                Err(RecvError::Closed) => return None,
+            };
+            let healed = s.line.receive(&s.store, arrival).await;
+            for item in healed.items {
+                let leaving = matches!(&item, Feed::Event(d)
+                    if matches!(d.event, Event::MemberLeft { user_id, .. } if user_id == me));
+                s.pending.push_back(item);
+                if leaving {
+                    s.done = true;
+                    break;
+                }
+            }
+            s.done |= healed.gone;
         }
     })
 }
 
-/// The topics `myEvents` follows for `me`, growing and shrinking with their chats.
-struct Following {
+/// The topics `myEvents` follows for `me`, growing and shrinking with their chats, with each
+/// chat's messages kept gap-free.
+struct Following<S> {
     bus: Bus,
+    store: S,
     me: Uuid,
     topics: StreamMap<Topic, BroadcastStream<Arc<Delivered>>>,
+    lines: HashMap<Uuid, ChatLine>,
+    pending: VecDeque<Feed>,
 }
 
-impl Following {
-    fn new(bus: Bus, me: Uuid) -> Self {
+impl<S: Store> Following<S> {
+    fn new(bus: Bus, store: S, me: Uuid) -> Self {
         Self {
             bus,
+            store,
             me,
             topics: StreamMap::new(),
+            lines: HashMap::new(),
+            pending: VecDeque::new(),
         }
     }
 
-    fn follow(&mut self, topic: Topic) {
+    /// Follows a topic; for a chat, from its message `last` (`None`: from the next one).
+    fn follow(&mut self, topic: Topic, last: Option<i64>) {
         let receiver = BroadcastStream::new(self.bus.subscribe(topic));
         self.topics.insert(topic, receiver);
+        if let Topic::Chat(chat_id) = topic {
+            // A restored link is signalled once, on the user topic, not once per chat.
+            self.lines
+                .insert(chat_id, ChatLine::new(chat_id, last, false));
+        }
+    }
+
+    fn unfollow(&mut self, chat_id: Uuid) {
+        self.topics.remove(&Topic::Chat(chat_id));
+        self.lines.remove(&chat_id);
     }
 
     /// Follows a chat `me` was added to and drops a chat `me` left.
     fn update(&mut self, event: &Event) {
         match *event {
             Event::AddedToChat { chat_id, user_id } if user_id == self.me => {
-                self.follow(Topic::Chat(chat_id));
+                if !self.lines.contains_key(&chat_id) {
+                    self.follow(Topic::Chat(chat_id), None);
+                }
             }
             Event::RemovedFromChat { chat_id, user_id } if user_id == self.me => {
-                self.topics.remove(&Topic::Chat(chat_id));
+                self.unfollow(chat_id);
             }
             _ => {}
         }
     }
 
+    /// Handles one item of one topic, queueing what the subscriber gets.
+    async fn receive(
+        &mut self,
+        topic: Topic,
+        item: Result<Arc<Delivered>, BroadcastStreamRecvError>,
+    ) {
+        let arrival = match item {
+            Ok(event) => Arrival::Event(event),
+            Err(BroadcastStreamRecvError::Lagged(missed)) => Arrival::Lagged(missed),
+        };
+        let chat_id = match topic {
+            Topic::Chat(chat_id) => chat_id,
+            _ => {
+                let feed = match arrival {
+                    Arrival::Event(event) if matches!(event.event, Event::LinkRestored) => {
+                        self.store.count(0, 1);
+                        Feed::Resync {
+                            missed: 0,
+                            gap: Gap::Others,
+                        }
+                    }
+                    Arrival::Event(event) => {
+                        self.update(&event);
+                        Feed::Event(event)
+                    }
+                    Arrival::Lagged(missed) => {
+                        self.store.count(0, 1);
+                        Feed::Resync {
+                            missed,
+                            gap: Gap::Others,
+                        }
+                    }
+                };
+                self.pending.push_back(feed);
+                return;
+            }
+        };
+        let Some(line) = self.lines.get_mut(&chat_id) else {
+            return;
+        };
+        let healed = line.receive(&self.store, arrival).await;
+        if healed.gone {
+            self.unfollow(chat_id);
+        }
+        for item in healed.items {
+            if let Feed::Event(event) = &item {
+                self.update(event);
+            }
+            self.pending.push_back(item);
+        }
+    }
+
     fn into_feed(self) -> impl Stream<Item = Feed> {
         stream::unfold(self, |mut following| async move {
-            let (_, item) = following.topics.next().await?;
-            let feed = match item {
-                Ok(event) => {
-                    following.update(&event);
-                    Feed::Event(event)
+            loop {
+                if let Some(item) = following.pending.pop_front() {
+                    return Some((item, following));
                 }
-                Err(BroadcastStreamRecvError::Lagged(missed)) => Feed::Resync { missed },
-            };
-            Some((feed, following))
+                let (topic, item) = following.topics.next().await?;
+                following.receive(topic, item).await;
+            }
         })
     }
 }
@@ -199,6 +324,28 @@ mod tests {
 
     use super::*;
     use crate::events::hub::CAPACITY;
+
+    /// A chat without messages (these tests are about other events; `gapfill` tests filling).
+    struct NoMessages;
+
+    impl Store for NoMessages {
+        fn fill(
+            &self,
+            _chat_id: Uuid,
+            after: Option<i64>,
+            _upto: Option<i64>,
+        ) -> futures_util::future::BoxFuture<'_, gapfill::Filled> {
+            Box::pin(std::future::ready(gapfill::Filled::Messages {
+                messages: Vec::new(),
+                upto: after.unwrap_or(0),
+            }))
+        }
+    }
+
+    fn feed(bus: &Bus, chat: Uuid, me: Uuid) -> impl Stream<Item = Feed> {
+        let line = ChatLine::new(chat, Some(0), true);
+        chat_feed(NoMessages, bus.subscribe(Topic::Chat(chat)), line, me)
+    }
 
     fn deleted(chat_id: Uuid) -> Event {
         Event::MessageDeleted {
@@ -218,14 +365,16 @@ mod tests {
     async fn a_subscriber_that_falls_behind_is_told_to_resync() {
         let bus = Bus::local();
         let (chat, me) = (Uuid::new_v4(), Uuid::new_v4());
-        let events = chat_feed(bus.subscribe(Topic::Chat(chat)), me);
+        let events = feed(&bus, chat, me);
         let overflow = 10;
         for _ in 0..CAPACITY + overflow {
             bus.publish(Topic::Chat(chat), deleted(chat)).await;
         }
         let mut events = Box::pin(events);
         match events.next().await {
-            Some(Feed::Resync { missed }) => assert_eq!(missed, overflow as u64),
+            Some(Feed::Resync { missed, gap }) => {
+                assert_eq!((missed, gap), (overflow as u64, Gap::Others))
+            }
             other => panic!("expected Resync first, got {other:?}"),
         }
         // Then the events still buffered follow, none silently skipped after the notice.
@@ -243,7 +392,7 @@ mod tests {
     async fn the_stream_ends_after_the_subscriber_leaves() {
         let bus = Bus::local();
         let (chat, me, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        let mut events = Box::pin(chat_feed(bus.subscribe(Topic::Chat(chat)), me));
+        let mut events = Box::pin(feed(&bus, chat, me));
         for user_id in [other, me] {
             let left = Event::MemberLeft {
                 chat_id: chat,
@@ -265,8 +414,8 @@ mod tests {
     async fn my_feed_follows_chats_i_join_and_drops_chats_i_leave() {
         let bus = Bus::local();
         let (chat, me, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
-        let mut following = Following::new(bus.clone(), me);
-        following.follow(Topic::User(me));
+        let mut following = Following::new(bus.clone(), NoMessages, me);
+        following.follow(Topic::User(me), None);
         let mut events = Box::pin(following.into_feed());
         let (mine, in_chat) = (Topic::User(me), Topic::Chat(chat));
         let added = |user_id| Event::AddedToChat {

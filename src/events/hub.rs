@@ -55,6 +55,13 @@ impl Hub {
         receiver
     }
 
+    /// Delivers one event to every topic that has local subscribers (the `LinkRestored` marker).
+    pub fn deliver_everywhere(&self, event: super::Event) {
+        let delivered = Delivered::new(event);
+        let mut topics = self.topics();
+        topics.retain(|_, sender| sender.send(delivered.clone()).is_ok());
+    }
+
     /// Topics that currently have local subscribers.
     pub fn active_topics(&self) -> Vec<Topic> {
         let mut topics = self.topics();

@@ -11,7 +11,10 @@ pub mod typing;
 use std::{
     any::Any,
     ops::Deref,
-    sync::{Arc, OnceLock},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use chrono::{DateTime, Utc};
@@ -140,6 +143,10 @@ pub enum Event {
         kind: SignalKind,
         payload: String,
     },
+    /// Local only, never published: the link to Redis was lost and is back, so events of this
+    /// topic from other instances may have been lost meanwhile. Delivered to every topic with
+    /// local subscribers once the link re-subscribed them; subscribers heal (`domain::live`).
+    LinkRestored,
 }
 
 /// Why a room's playback changed.
@@ -203,11 +210,28 @@ impl Deref for Delivered {
     }
 }
 
+/// How live feeds healed gaps on this instance (for operators).
+#[derive(Debug, Default)]
+pub struct LiveStats {
+    /// Messages filled in from the database.
+    pub filled: AtomicU64,
+    /// `ResyncRequired` notices sent.
+    pub resyncs: AtomicU64,
+}
+
+impl LiveStats {
+    pub fn count(&self, filled: u64, resyncs: u64) {
+        self.filled.fetch_add(filled, Ordering::Relaxed);
+        self.resyncs.fetch_add(resyncs, Ordering::Relaxed);
+    }
+}
+
 /// The bus handle kept in the application state.
 #[derive(Clone)]
 pub struct Bus {
     hub: Arc<Hub>,
     redis: Option<RedisLink>,
+    stats: Arc<LiveStats>,
 }
 
 impl Bus {
@@ -216,6 +240,7 @@ impl Bus {
         Self {
             hub: Arc::new(Hub::default()),
             redis: None,
+            stats: Arc::default(),
         }
     }
 
@@ -227,7 +252,13 @@ impl Bus {
         Ok(Self {
             hub,
             redis: Some(redis),
+            stats: Arc::default(),
         })
+    }
+
+    /// What live feeds healed on this instance.
+    pub fn stats(&self) -> &LiveStats {
+        &self.stats
     }
 
     /// The Redis link, when the bus is shared.

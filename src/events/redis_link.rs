@@ -2,6 +2,21 @@
 //! a slow or absent Redis never delays a request. A listener task subscribes to one channel per
 //! topic that has local subscribers (so an instance only receives what its clients want), hands
 //! incoming events to the hub, and reconnects with backoff (re-subscribing) when Redis goes away.
+//!
+//! Pub/sub forgets what it could not deliver, so nothing here pretends to be reliable; gaps are
+//! healed where the truth is, the database. Two things make that complete:
+//! - after re-subscribing, the listener delivers `Event::LinkRestored` to every local topic, and
+//!   each live feed then fills its chats' messages from the database up to their last `seq` and
+//!   tells the client to resync the rest (`domain::live`);
+//! - the publisher retries an event it could not publish (for up to `RETRY_FOR`, in order), so a
+//!   message committed after a subscriber's refill but before this instance's own connection
+//!   came back is still delivered (late, and dropped as a duplicate if it was filled already).
+//!
+//! Redis Streams (or NATS JetStream) would allow replay by id, but the database already holds
+//! every message with a gap-free per-chat `seq` and knows who may read it; a second durable log
+//! would need its own retention, trimming and access rules, and would still not cover the other
+//! way events are lost (a slow subscriber overrunning its ring in `hub`). Filling from the
+//! database covers both with one mechanism.
 use std::{sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
@@ -17,6 +32,11 @@ use super::{Delivered, Event, Hub, Topic};
 
 /// Events waiting to be published before new ones are dropped (and logged).
 const OUTBOX: usize = 10_000;
+
+/// How long an event that could not be published is retried before it is dropped (subscribers
+/// elsewhere heal from the database when their own link comes back or the next message shows
+/// the gap).
+const RETRY_FOR: Duration = Duration::from_secs(30);
 
 #[derive(Serialize)]
 struct Outgoing<'a> {
@@ -117,9 +137,22 @@ async fn publish_loop(
     mut queued: mpsc::Receiver<(String, String)>,
 ) {
     while let Some((channel, payload)) = queued.recv().await {
-        let sent: redis::RedisResult<i64> = connection.publish(&channel, payload).await;
-        if let Err(err) = sent {
-            tracing::warn!(error = %err, "could not publish an event to Redis");
+        let first_try = tokio::time::Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let sent: redis::RedisResult<i64> = connection.publish(&channel, &payload).await;
+            match sent {
+                Ok(_) => break,
+                Err(err) if first_try.elapsed() >= RETRY_FOR => {
+                    tracing::warn!(error = %err, "could not publish an event to Redis; dropped");
+                    break;
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "could not publish an event to Redis; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
         }
     }
 }
@@ -132,7 +165,9 @@ async fn listen_loop(
     mut requests: mpsc::UnboundedReceiver<Topic>,
 ) {
     let mut backoff = Duration::from_millis(200);
-    let mut connected_before = false;
+    // Set once the first attempt is over (failed, or connected and then lost): every later
+    // subscribe heals.
+    let mut interrupted = false;
     loop {
         match client.get_async_pubsub().await {
             Ok(pubsub) => {
@@ -143,10 +178,12 @@ async fn listen_loop(
                     ok &= sink.subscribe(topic.channel(&prefix)).await.is_ok();
                 }
                 if ok {
-                    if connected_before {
-                        tracing::info!("reconnected to Redis; subscriptions restored");
+                    if interrupted {
+                        // Whatever other instances published while the link was down is lost
+                        // to this one: every local subscriber heals from the database.
+                        hub.deliver_everywhere(Event::LinkRestored);
+                        tracing::info!("reconnected to Redis; subscriptions restored and healed");
                     }
-                    connected_before = true;
                     backoff = Duration::from_millis(200);
                     let every = Duration::from_secs(5);
                     let mut health =
@@ -179,6 +216,7 @@ async fn listen_loop(
             }
             Err(err) => tracing::warn!(error = %err, "Redis unreachable; retrying"),
         }
+        interrupted = true;
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(3));
     }

@@ -100,7 +100,7 @@ impl LiveSubscription {
 fn chat_event(item: Feed) -> future::Ready<Option<ChatEvent>> {
     future::ready(match item {
         Feed::Event(delivered) => ChatEvent::from_delivered(&delivered),
-        Feed::Resync { missed } => Some(ChatEvent::resync(missed)),
+        Feed::Resync { missed, gap } => Some(ChatEvent::resync(missed, gap)),
     })
 }
 

@@ -223,6 +223,11 @@ async fn session_end(app: &crate::state::AppState, viewer: crate::auth::Viewer) 
                     {
                         return "token revoked";
                     }
+                    // The link to other instances was down: a revocation may have been lost.
+                    if matches!(event.event, Event::LinkRestored) {
+                        check_at = Some(Instant::now());
+                        timer.as_mut().reset(Instant::now());
+                    }
                 }
                 // Missed events might include a revocation: ask the database.
                 Err(broadcast::error::RecvError::Lagged(_)) => {

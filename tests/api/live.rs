@@ -698,3 +698,131 @@ async fn a_session_revoked_after_connecting_loses_its_socket_and_its_subscriptio
         send(&app, &ana.token, &direct, "after logout").await;
     }
 }
+
+/// A `chatEvents` subscription run in process, its stream polled only when the test reads it,
+/// so it can fall behind the bus ring on purpose.
+fn subscription_in_process(
+    app: &TestApp,
+    token: &str,
+    chat_id: &str,
+) -> impl futures_util::Stream<Item = async_graphql::Response> + use<> {
+    let claims = app.state.keys.decode(token).unwrap();
+    let viewer = goftgu::auth::Viewer {
+        user_id: claims.sub,
+        session_id: claims.jti,
+        is_staff: false,
+    };
+    let query = "subscription($c: ID!) { chatEvents(chatId: $c) { __typename
+        ... on MessageCreated { cursor message { content } }
+        ... on ResyncRequired { missed reason } } }";
+    let request = async_graphql::Request::new(query)
+        .variables(async_graphql::Variables::from_json(json!({ "c": chat_id })))
+        .data(goftgu::auth::AuthState::Authenticated(viewer));
+    goftgu::graphql::build_schema(app.state.clone()).execute_stream(request)
+}
+
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_the_ring_still_gets_every_message_once_in_order() {
+    let (app, _dir) = crate::helpers::spawn_app_with(|c| c.limits.send_per_minute = 0).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let chat = create_group(&app, &alice.token, "burst", &["bob"]).await;
+    let mut events = Box::pin(subscription_in_process(&app, &bob.token, &chat));
+    // A message that arrives proves the subscription is running (the stream sets itself up when
+    // first polled); then it is not read for a while.
+    let mut warm_ups = 0;
+    loop {
+        warm_ups += 1;
+        send(&app, &alice.token, &chat, &format!("warm-up {warm_ups}")).await;
+        if let Ok(first) = tokio::time::timeout(Duration::from_millis(500), events.next()).await {
+            let first = first.unwrap().data.into_json().unwrap();
+            let content = first["chatEvents"]["message"]["content"].as_str().unwrap();
+            assert!(content.starts_with("warm-up"), "{first}");
+            // Any later warm-up is still to come: wait for the last one.
+            let last = format!("warm-up {warm_ups}");
+            if content != last {
+                loop {
+                    let next = tokio::time::timeout(WAIT, events.next()).await.unwrap();
+                    let next = next.unwrap().data.into_json().unwrap();
+                    if next["chatEvents"]["message"]["content"] == last.as_str() {
+                        break;
+                    }
+                }
+            }
+            break;
+        }
+    }
+    let burst = goftgu::events::hub::CAPACITY + 44;
+    send_many(&app, &alice.token, &chat, "burst ", burst).await;
+
+    let (mut contents, mut cursors, mut resyncs) = (Vec::new(), Vec::new(), 0);
+    while contents.len() < burst {
+        let response = tokio::time::timeout(WAIT, events.next())
+            .await
+            .expect("every message arrives")
+            .unwrap();
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let event = response.data.into_json().unwrap()["chatEvents"].clone();
+        match event["__typename"].as_str().unwrap() {
+            "MessageCreated" => {
+                contents.push(event["message"]["content"].as_str().unwrap().to_string());
+                cursors.push(event["cursor"].as_str().unwrap().to_string());
+            }
+            "ResyncRequired" => {
+                assert!(event["missed"].as_u64().unwrap() > 0, "{event}");
+                assert!(
+                    contents.is_empty() || contents.len() == burst,
+                    "the notice follows the filled messages and precedes nothing missing: {event}"
+                );
+                resyncs += 1;
+            }
+            other => panic!("unexpected {other}: {event}"),
+        }
+    }
+    let expected: Vec<String> = (0..burst).map(|i| format!("burst {i}")).collect();
+    assert_eq!(contents, expected, "every message once, in order");
+    // The notice for the dropped events (typing, reactions, … cannot be replayed) comes after
+    // the filled messages, and nothing else follows.
+    if resyncs == 0 {
+        let response = tokio::time::timeout(WAIT, events.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let event = response.data.into_json().unwrap()["chatEvents"].clone();
+        assert_eq!(event["__typename"], "ResyncRequired", "{event}");
+        resyncs += 1;
+    }
+    assert_eq!(resyncs, 1);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), events.next())
+            .await
+            .is_err(),
+        "no duplicates after the ring is drained"
+    );
+    eprintln!(
+        "burst of {burst} past a ring of {}: delivered {} in order, {} filled from the database, {resyncs} resync",
+        goftgu::events::hub::CAPACITY,
+        contents.len(),
+        app.state
+            .bus
+            .stats()
+            .filled
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+
+    // The live cursors are the history cursors: resuming after any of them works.
+    let after = &cursors[149];
+    let page = history(
+        &app,
+        &bob.token,
+        &chat,
+        &format!("after: \"{after}\", first: 3"),
+    )
+    .await;
+    let resumed: Vec<&str> = page
+        .iter()
+        .map(|(_, node)| node["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(resumed, ["burst 150", "burst 151", "burst 152"]);
+    assert_eq!(page[0].0, cursors[150], "same cursor as a history page");
+}

@@ -9,6 +9,7 @@ use super::{
     Chat, Message, Playback, QueueEntry, User, chat::load_chat, cursor, voice::VoiceParticipant,
 };
 use crate::{
+    domain::live::Gap,
     entity::chat_member::MemberRole,
     error::AppError,
     events::{Delivered, Event, PlaybackReason},
@@ -44,9 +45,11 @@ impl ChatEvent {
         let source = Source::event(delivered);
         Some(match delivered.event.clone() {
             Event::MessageCreated { message } => Self::MessageCreated(MessageCreated {
+                cursor: cursor::message(message.seq),
                 message: Message(message, source),
             }),
             Event::MessageEdited { message } => Self::MessageEdited(MessageEdited {
+                cursor: cursor::message(message.seq),
                 message: Message(message, source),
             }),
             Event::MessageDeleted {
@@ -130,15 +133,24 @@ impl ChatEvent {
             }
             Event::PresenceChanged { .. }
             | Event::SessionsRevoked { .. }
-            | Event::VoiceSignal { .. } => return None,
+            | Event::VoiceSignal { .. }
+            | Event::LinkRestored => return None,
         })
     }
 
-    /// The notice sent to a subscriber that fell behind.
-    pub fn resync(missed: u64) -> Self {
+    /// The notice sent where events were lost that the subscription could not replay.
+    pub fn resync(missed: u64, gap: Gap) -> Self {
+        let reason = match gap {
+            Gap::Others => {
+                "events other than new messages may have been lost (the subscription fell behind or the link between servers was interrupted); the missed messages were delivered in order before this notice; re-fetch what else you show (reactions, read markers, members, edits and deletions, typing)"
+            }
+            Gap::Messages => {
+                "messages were lost and not filled in (too many, or the database was unavailable); re-fetch with messages(after: <last cursor>) and everything else you show"
+            }
+        };
         Self::ResyncRequired(ResyncRequired {
             missed,
-            reason: "this subscription fell behind and events were dropped; re-fetch with messages(after: <last cursor>)".into(),
+            reason: reason.into(),
         })
     }
 }
@@ -156,11 +168,15 @@ pub(super) async fn load_user(
         .ok_or_else(|| AppError::NotFound("user not found".into()).into())
 }
 
-/// A new message.
+/// A new message (live, or filled in from history after a gap: either way each message once, in
+/// order).
 #[derive(SimpleObject)]
 pub struct MessageCreated {
     /// The message.
     pub message: Message,
+    /// The message's position, the same cursor a `messages` page gives it: keep the last one
+    /// received and resume with `messages(after:)`.
+    pub cursor: String,
 }
 
 /// A message's text changed.
@@ -168,6 +184,8 @@ pub struct MessageCreated {
 pub struct MessageEdited {
     /// The message as it is now.
     pub message: Message,
+    /// The message's position (as in `messages` pages).
+    pub cursor: String,
 }
 
 /// A message was deleted.
@@ -344,10 +362,13 @@ pub struct RemovedFromChat {
     pub chat_id: ID,
 }
 
-/// The subscription fell behind and some events were dropped: re-fetch what you show.
+/// Events were lost that the subscription cannot replay: re-fetch what you show (`reason` says
+/// what). Missed messages are filled in by the subscription itself, before this notice, unless
+/// the reason says otherwise.
 #[derive(SimpleObject)]
 pub struct ResyncRequired {
-    /// How many events were dropped.
+    /// How many events were dropped (0 when unknown, as after the link between servers was
+    /// interrupted).
     pub missed: u64,
     /// What to do about it.
     pub reason: String,
