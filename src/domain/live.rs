@@ -241,10 +241,10 @@ impl<S: Store> Following<S> {
     /// Follows a chat `me` was added to and drops a chat `me` left.
     fn update(&mut self, event: &Event) {
         match *event {
-            Event::AddedToChat { chat_id, user_id } if user_id == self.me => {
-                if !self.lines.contains_key(&chat_id) {
-                    self.follow(Topic::Chat(chat_id), None);
-                }
+            Event::AddedToChat { chat_id, user_id }
+                if user_id == self.me && !self.lines.contains_key(&chat_id) =>
+            {
+                self.follow(Topic::Chat(chat_id), None);
             }
             Event::RemovedFromChat { chat_id, user_id } if user_id == self.me => {
                 self.unfollow(chat_id);
