@@ -13,6 +13,7 @@ use crate::{
     config::Config,
     db,
     domain::{playback, presence, typing, voice},
+    drain::Drain,
     events::{self, Bus},
     graphql, http,
     limits::Limits,
@@ -60,6 +61,7 @@ impl AppState {
             None => Bus::local(),
         };
         let limits = Arc::new(Limits::new(&config, bus.redis()));
+        let drain = Drain::new(std::time::Duration::from_secs(config.drain_seconds));
         let state = Self {
             db,
             keys: Arc::new(auth::token::TokenKeys::new(
@@ -75,6 +77,7 @@ impl AppState {
             storage,
             link_secret,
             limits,
+            drain,
         };
         Ok(state)
     }
@@ -124,6 +127,9 @@ impl Drop for BackgroundTasks {
     }
 }
 
+/// The most the clean-up after the drain (presence of dropped sockets, closing the pool) adds.
+const CLEANUP: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
@@ -159,7 +165,10 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    /// Serves until `shutdown` resolves, then drains (`crate::drain`): not ready and accepting
+    /// nothing at once; background work stops, so no heartbeat renews a claim; this instance's
+    /// presence claims go and every WebSocket is closed with 1012; requests in flight finish.
+    /// At `GOFTGU_DRAIN_SECONDS` whatever is left is dropped.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -167,10 +176,44 @@ impl Application {
         tracing::info!(addr = %self.listener.local_addr()?, "goftgu is listening");
         // Handlers see the peer address (`ConnectInfo<SocketAddr>`): rate limits per client.
         let timeouts = server::Timeouts::from_config(&self.state.config);
-        server::serve(self.listener, self.router, timeouts, shutdown).await;
-        self.tasks.stop().await;
-        self.state.db.clone().close().await.ok();
-        tracing::info!("goftgu stopped");
+        let drain = self.state.drain.clone();
+        let serving = server::serve(self.listener, self.router, timeouts, drain.clone());
+        let state = &self.state;
+        let tasks = self.tasks;
+        let stopping = async {
+            shutdown.await;
+            drain.begin();
+            let began = std::time::Instant::now();
+            tracing::info!(
+                limit_seconds = state.config.drain_seconds,
+                "draining: not ready, accepting no connections"
+            );
+            tasks.stop().await;
+            presence::stopping(state).await;
+            drain.close_sockets();
+            tokio::select! {
+                () = drain.released() => {}
+                () = drain.over() => {}
+            }
+            began
+        };
+        let ((), began) = tokio::join!(serving, stopping);
+        if drain.is_over() {
+            tracing::warn!("drain deadline reached: dropping the connections left");
+        }
+        // Users whose sockets were dropped before their goodbye leave now; this clean-up and
+        // closing the pool get a moment of their own, whatever the database or Redis do.
+        let cleanup = async {
+            presence::leave_all(state).await;
+            state.db.clone().close().await.ok();
+        };
+        if tokio::time::timeout(CLEANUP, cleanup).await.is_err() {
+            tracing::warn!("clean-up after the drain timed out");
+        }
+        tracing::info!(
+            drained_ms = began.elapsed().as_millis() as u64,
+            "goftgu stopped"
+        );
         Ok(())
     }
 }

@@ -86,6 +86,11 @@ pub struct Config {
     #[arg(long, env = "GOFTGU_MIN_BODY_BYTES_PER_SECOND", default_value_t = 1024)]
     pub min_body_bytes_per_second: u64,
 
+    /// Seconds a stopping instance (SIGTERM, Ctrl-C) gives requests in flight and its
+    /// WebSockets' last words before it drops what is left and exits.
+    #[arg(long, env = "GOFTGU_DRAIN_SECONDS", default_value_t = 20)]
+    pub drain_seconds: u64,
+
     /// Secret for signing access tokens; default: generated once and kept in `<data-dir>/jwt_secret`.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -447,6 +452,7 @@ impl fmt::Debug for Config {
             .field("keep_alive_seconds", &self.keep_alive_seconds)
             .field("body_timeout_seconds", &self.body_timeout_seconds)
             .field("min_body_bytes_per_second", &self.min_body_bytes_per_second)
+            .field("drain_seconds", &self.drain_seconds)
             .field(
                 "jwt_secret",
                 &if self.jwt_secret.is_some() {

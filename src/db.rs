@@ -1,7 +1,10 @@
 //! Opens the database (embedded SQLite by default, PostgreSQL by URL) and applies migrations,
 //! waiting for a database that is not up yet; tells an unreachable database apart from other
 //! database errors, so an outage answers "try again" instead of looking like a refusal, and
-//! recognises a unique-constraint violation (and which constraint) by kind and name.
+//! recognises a unique-constraint violation (and which constraint) by kind and name. The
+//! migrations themselves run in `migrate` (on PostgreSQL under an advisory lock).
+mod migrate;
+
 use std::{
     sync::{
         Arc,
@@ -10,7 +13,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr,
     sqlx::{
@@ -65,7 +67,8 @@ pub async fn connect(
 }
 
 /// One attempt: pool limits, SQLite's WAL mode plus a busy timeout (so concurrent writers wait
-/// instead of failing with "database is locked"), the statement counter, migrations.
+/// instead of failing with "database is locked"), the statement counter, migrations (one
+/// instance at a time).
 async fn connect_once(
     config: &Config,
     statements: Arc<AtomicU64>,
@@ -88,7 +91,7 @@ async fn connect_once(
     db.set_metric_callback(move |_| {
         statements.fetch_add(1, Ordering::Relaxed);
     });
-    if let Err(err) = Migrator::up(&db, None).await {
+    if let Err(err) = migrate::up(&db).await {
         db.close().await.ok();
         return Err(err);
     }

@@ -11,6 +11,8 @@ pub mod config;
 pub mod db;
 /// Business rules per area; every authorization check lives here.
 pub mod domain;
+/// An instance's way out: readiness, closing sockets, the drain's deadline.
+pub mod drain;
 /// sea-orm entities, one per table.
 pub mod entity;
 /// The single error type and its mappings to GraphQL and HTTP.

@@ -1,5 +1,5 @@
 //! The shared handles every layer needs (database pool, configuration, keys, event bus, presence
-//! and typing stores, file store, rate limits), in a leaf module: it imports nothing above the
+//! and typing stores, file store, rate limits, the drain), in a leaf module: it imports nothing above the
 //! layers that use it, so `domain`, `events` and the transports depend on it and not on the
 //! composition root (`app`), which builds it.
 use std::sync::{
@@ -12,6 +12,7 @@ use sea_orm::DatabaseConnection;
 use crate::{
     auth,
     config::Config,
+    drain::Drain,
     events::{Bus, presence, typing},
     limits::Limits,
     storage::Storage,
@@ -40,6 +41,8 @@ pub struct AppState {
     pub storage: Storage,
     /// Rate limits (shared through Redis when configured).
     pub limits: Arc<Limits>,
+    /// Whether the instance is stopping, and what its stop waits for.
+    pub drain: Drain,
     /// Key for signed download links (derived from the JWT secret, never the secret itself).
     pub link_secret: Arc<[u8]>,
 }

@@ -53,9 +53,14 @@ pub async fn disconnect(app: &AppState, user: Uuid) {
         }
     };
     // A socket that opened meanwhile keeps the user online here.
-    if !app.presence.closed(user) {
-        return;
+    if app.presence.closed(user) {
+        gone(app, user, now).await;
     }
+}
+
+/// `user` left this instance: their claim goes, and if no other instance holds one they are
+/// offline everywhere (announced, and their voice seat's grace period starts).
+async fn gone(app: &AppState, user: Uuid, now: DateTime<Utc>) {
     app.presence.release(user).await;
     if app.presence.remote_claims(user).await {
         return;
@@ -67,6 +72,27 @@ pub async fn disconnect(app: &AppState, user: Uuid) {
         last_seen: Some(now),
     };
     app.bus.publish(Topic::Presence(user), event).await;
+}
+
+/// The instance is stopping and about to close its sockets: its claims go at once, in one round
+/// trip, so other instances stop counting these users online now rather than when the claims
+/// expire. The offline announcements follow socket by socket, as on any last disconnect.
+pub async fn stopping(app: &AppState) {
+    app.presence.release_all().await;
+}
+
+/// The drain is over: users whose sockets were dropped before their goodbye leave as on a last
+/// disconnect (`lastSeen`, claim released, offline announced when offline everywhere).
+pub async fn leave_all(app: &AppState) {
+    for user in app.presence.local_users() {
+        let now = store_last_seen(app, user).await.unwrap_or_else(|err| {
+            err.log();
+            stored_now()
+        });
+        if app.presence.forget(user) {
+            gone(app, user, now).await;
+        }
+    }
 }
 
 /// Now, at the precision the database keeps (microseconds), so what is returned or announced

@@ -81,6 +81,12 @@ impl Registry {
         }
     }
 
+    /// Forgets `user` here whatever their count (their sockets were dropped without a goodbye);
+    /// true when they were counted.
+    pub fn forget(&self, user: Uuid) -> bool {
+        self.sockets().remove(&user).is_some()
+    }
+
     /// Users with a live socket on this instance.
     pub fn local_users(&self) -> Vec<Uuid> {
         self.sockets().keys().copied().collect()
@@ -123,6 +129,24 @@ impl Registry {
             .connection()
             .hdel(Self::key(redis, user), redis.origin().to_string())
             .await;
+        if let Err(err) = result {
+            tracing::warn!(error = %err, "could not release presence in Redis");
+        }
+    }
+
+    /// Drops this instance's claims for every user counted here, in one round trip.
+    pub async fn release_all(&self) {
+        let Some(redis) = &self.redis else { return };
+        let users = self.local_users();
+        if users.is_empty() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        for user in users {
+            pipe.hdel(Self::key(redis, user), redis.origin().to_string())
+                .ignore();
+        }
+        let result: redis::RedisResult<()> = pipe.query_async(&mut redis.connection()).await;
         if let Err(err) = result {
             tracing::warn!(error = %err, "could not release presence in Redis");
         }

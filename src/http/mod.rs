@@ -1,5 +1,5 @@
-//! HTTP transport: the GraphQL endpoint (POST, GraphiQL on GET, WebSocket upgrade), health and
-//! the published schema. Handlers authenticate at the edge and hand over to GraphQL or the domain.
+//! HTTP transport: the GraphQL endpoint (POST, GraphiQL on GET, WebSocket upgrade), health,
+//! readiness and the published schema. Handlers authenticate at the edge and hand over to GraphQL or the domain.
 mod auth;
 mod client_ip;
 mod downloads;
@@ -48,6 +48,7 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/schema.graphql", get(graphql::sdl))
         .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/playground/voice", get(voice_page::page))
         .route("/files/{id}", get(downloads::file))

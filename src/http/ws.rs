@@ -2,7 +2,7 @@
 //! (subscriptions-transport-ws) are spoken. This module upgrades the request and runs the
 //! connection's life, in a span of its own; the handshake (`connection_init` and its token) is in
 //! `ws_handshake`, the caps (sockets per instance and per user, operations per socket) in
-//! `ws_caps`.
+//! `ws_caps`. A stopping instance closes its sockets with 1012 (service restart).
 use std::{
     sync::atomic::{AtomicU64, Ordering},
     time::Duration,
@@ -70,10 +70,15 @@ pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgra
         )
             .into_response();
     };
+    if state.app.drain.is_draining() {
+        return draining();
+    }
     // Counted from the upgrade on; the slot is freed when the socket (or a failed upgrade) ends.
     let Some(slot) = state.sockets.reserve() else {
         return ws_caps::instance_full();
     };
+    // The drain waits for the socket until its goodbye is out.
+    let hold = state.app.drain.hold();
     let client = super::client_ip::of(parts, &state.app.config.trusted_proxies);
     let span = connection_span(super::trace::request_id(&parts.extensions));
     upgrade
@@ -86,8 +91,28 @@ pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgra
         // its bytes are buffered.
         .max_frame_size(MAX_MESSAGE)
         .on_upgrade(move |socket| {
-            serve(state, socket, protocol, graphql_protocol, slot, client).instrument(span)
+            let drain = state.app.drain.clone();
+            let life = serve(state, socket, protocol, graphql_protocol, slot, client);
+            async move {
+                // At the drain's deadline whatever is left is dropped.
+                tokio::select! {
+                    () = life => {}
+                    () = drain.over() => {}
+                }
+                drop(hold);
+            }
+            .instrument(span)
         })
+}
+
+/// The refusal of an upgrade while the instance is stopping: another instance will take it.
+fn draining() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        axum::Json(serde_json::json!({ "detail": "draining" })),
+    )
+        .into_response()
 }
 
 fn negotiated(headers: &HeaderMap) -> Option<WebSocketProtocols> {
@@ -126,12 +151,20 @@ async fn serve(
     client: crate::limits::ClientIp,
 ) {
     let (mut sink, mut incoming) = socket.split();
+    let drain = state.app.drain.clone();
     let handshake = ws_handshake::accept(&state, &mut sink, &mut incoming, protocol);
+    let accepted = tokio::select! {
+        accepted = Box::pin(handshake) => accepted,
+        () = drain.closing() => {
+            let _ = sink.send(Message::Close(Some(restarting()))).await;
+            return;
+        }
+    };
     let Some(Accepted {
         viewer,
         init,
         user_slot: _user_slot,
-    }) = Box::pin(handshake).await
+    }) = accepted
     else {
         return;
     };
@@ -169,6 +202,10 @@ async fn serve(
         reason = revoked => {
             let frame = CloseFrame { code: 4403, reason: format!("Forbidden: {reason}").into() };
             let _ = closer.send(Message::Close(Some(frame))).await;
+        }
+        // The instance is stopping: the subscriptions end here, the client reconnects elsewhere.
+        () = drain.closing() => {
+            let _ = closer.send(Message::Close(Some(restarting()))).await;
         }
     }
     drop(closer);
@@ -237,6 +274,17 @@ async fn session_end(app: &crate::state::AppState, viewer: crate::auth::Viewer) 
                 Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
             }
         }
+    }
+}
+
+/// Close code 1012 (service restart): graphql-ws and browsers' clients reconnect after it.
+pub const SERVICE_RESTART: u16 = 1012;
+
+/// The goodbye of a stopping instance.
+fn restarting() -> CloseFrame {
+    CloseFrame {
+        code: SERVICE_RESTART,
+        reason: "server restarting, reconnect".into(),
     }
 }
 

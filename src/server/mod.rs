@@ -2,12 +2,13 @@
 //! a body a byte a second, or nothing, holds its connection for ever), so connections are
 //! accepted here and served by hyper's HTTP/1 directly, each watched for a header timeout, an
 //! idle keep-alive timeout and a request body that must keep moving. Upgraded WebSockets leave
-//! the watch (they have their own init timeout and pings). Shutdown works as `axum::serve`'s:
-//! stop accepting, let requests in flight finish, close the rest.
+//! the watch (they have their own init timeout and pings). Shutdown follows the instance's
+//! drain (`crate::drain`): once it begins, stop accepting, close idle connections, let requests
+//! in flight finish; at the drain's deadline drop whatever is still open.
 mod body;
 mod conn;
 
-use std::{convert::Infallible, future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Router, body::Body, extract::ConnectInfo, http::StatusCode, serve::Listener};
 use hyper::{body::Incoming, server::conn::http1, service::service_fn};
@@ -18,7 +19,7 @@ use tokio::{
 };
 use tower::ServiceExt;
 
-use crate::config::Config;
+use crate::{config::Config, drain::Drain};
 use conn::{Activity, Busy, Tracked};
 
 /// The time limits every connection is held to.
@@ -46,40 +47,32 @@ impl Timeouts {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then waits for the connections to
-/// finish what they are doing.
-pub async fn serve(
-    mut listener: TcpListener,
-    router: Router,
-    timeouts: Timeouts,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    // Dropping the only receiver tells the accept loop and every connection to stop.
-    let (stop_tx, stop_rx) = watch::channel(());
-    tokio::spawn(async move {
-        shutdown.await;
-        drop(stop_rx);
-    });
+/// Serves `router` on `listener` until the drain begins, then waits for the connections to
+/// finish what they are doing, or for the drain's deadline.
+pub async fn serve(mut listener: TcpListener, router: Router, timeouts: Timeouts, drain: Drain) {
     // Every connection holds a receiver; `closed()` resolves when the last one is gone.
     let (done_tx, done_rx) = watch::channel(());
     loop {
         let (stream, peer) = tokio::select! {
             // axum's accept retries on errors (EMFILE included) with a pause.
             accepted = Listener::accept(&mut listener) => accepted,
-            () = stop_tx.closed() => break,
+            () = drain.draining() => break,
         };
         tokio::spawn(connection(
             stream,
             peer,
             router.clone(),
             timeouts,
-            stop_tx.clone(),
+            drain.clone(),
             done_rx.clone(),
         ));
     }
     drop(listener);
     drop(done_rx);
-    done_tx.closed().await;
+    tokio::select! {
+        () = done_tx.closed() => {}
+        () = drain.over() => {}
+    }
 }
 
 /// Serves one connection under its watchdog.
@@ -88,7 +81,7 @@ async fn connection(
     peer: SocketAddr,
     router: Router,
     timeouts: Timeouts,
-    stop: watch::Sender<()>,
+    drain: Drain,
     _done: watch::Receiver<()>,
 ) {
     let activity = Arc::new(Activity::new());
@@ -105,8 +98,10 @@ async fn connection(
     builder.header_read_timeout(None);
     let served = builder.serve_connection(io, service).with_upgrades();
     tokio::pin!(served);
-    let stopping = stop.closed();
+    let stopping = drain.draining();
     tokio::pin!(stopping);
+    let over = drain.over();
+    tokio::pin!(over);
     let mut draining = false;
     loop {
         let deadline = tokio::time::Instant::from_std(activity.deadline(&timeouts));
@@ -123,6 +118,10 @@ async fn connection(
                 }
                 served.as_mut().graceful_shutdown();
                 draining = true;
+            }
+            () = &mut over => {
+                tracing::debug!(%peer, "dropping a connection: the drain is over");
+                return;
             }
             () = tokio::time::sleep_until(deadline) => {
                 if activity.expired(&timeouts) {

@@ -122,6 +122,11 @@ pub async fn spawn_with_config(config: Config) -> TestApp {
     });
     let jwt_secret = config.jwt_secret.clone().unwrap_or_default();
     let app = Application::build(config).await.expect("app builds");
+    serve_built(app, jwt_secret)
+}
+
+/// Serves an application already built (tests that build several at once).
+pub fn serve_built(app: Application, jwt_secret: String) -> TestApp {
     let port = app.port();
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel::<()>();

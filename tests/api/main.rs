@@ -8,6 +8,7 @@ mod chats;
 mod cluster;
 mod db_outage;
 mod downloads;
+mod drain;
 mod edges;
 mod file_bytes;
 mod files;

@@ -57,3 +57,72 @@ async fn starts_on_an_empty_directory_and_again_on_the_existing_one() {
         "secret not regenerated"
     );
 }
+
+/// `n` instances built at the same instant on one fresh PostgreSQL database (empty schema): all
+/// of them come up (the migrations run under an advisory lock, one instance at a time) and
+/// answer; then `n` again at once on the schema they left. Needs TEST_DATABASE_URL; on SQLite
+/// every test has its own file, nothing to race.
+async fn start_together(n: usize) {
+    if std::env::var("TEST_DATABASE_URL").is_err() {
+        eprintln!("needs TEST_DATABASE_URL; not run");
+        return;
+    }
+    let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let base = test_config(dirs[0].path()).await;
+    let mut token = None;
+    for round in ["empty schema", "existing schema"] {
+        let apps = build_together(&base, &dirs, round).await;
+        let token = match &token {
+            Some(token) => token,
+            None => token.insert(apps[0].register("first").await.token),
+        };
+        for (i, app) in apps.iter().enumerate() {
+            assert_eq!(app.health().await.status(), 200, "{round}: instance {i}");
+            let me = app
+                .gql_ok(Some(token), "{ me { username } }", json!({}))
+                .await;
+            assert_eq!(me["me"]["username"], "first", "{round}: instance {i}");
+        }
+        for app in apps {
+            app.stop().await;
+        }
+    }
+}
+
+/// One instance per directory on `base`'s database, all built at once, then served.
+async fn build_together(
+    base: &goftgu::Config,
+    dirs: &[tempfile::TempDir],
+    round: &str,
+) -> Vec<crate::helpers::TestApp> {
+    let builds = dirs.iter().map(|dir| {
+        let mut config = base.clone();
+        config.data_dir = dir.path().to_path_buf();
+        goftgu::Application::build(config)
+    });
+    let built = futures_util::future::join_all(builds).await;
+    let secret = base.jwt_secret.clone().unwrap_or_default();
+    built
+        .into_iter()
+        .enumerate()
+        .map(|(i, app)| {
+            let app = app.unwrap_or_else(|err| {
+                panic!(
+                    "{round}: instance {i} of {} failed to start: {err:#}",
+                    dirs.len()
+                )
+            });
+            crate::helpers::serve_built(app, secret.clone())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn two_instances_started_at_the_same_instant_on_an_empty_database_all_come_up() {
+    start_together(2).await;
+}
+
+#[tokio::test]
+async fn three_instances_started_at_the_same_instant_on_an_empty_database_all_come_up() {
+    start_together(3).await;
+}
