@@ -19,7 +19,7 @@ use crate::{
     limits::Limits,
     server,
     state::AppState,
-    storage::Storage,
+    storage::{Objects, Storage},
 };
 
 impl AppState {
@@ -49,7 +49,17 @@ impl AppState {
             .await
             .map_err(|e| anyhow::anyhow!(e.diagnostic()))?
             .into();
-        let storage = Storage::local(&config.data_dir)?;
+        let mut storage = Storage::local(&config.data_dir)?;
+        if config.s3.bucket.is_some() {
+            let objects = Objects::s3(&config.s3)?;
+            // In the background: an unreachable store is retried for minutes, and it may come
+            // up after this instance.
+            tokio::spawn({
+                let objects = objects.clone();
+                async move { objects.probe().await }
+            });
+            storage = storage.with_objects(objects);
+        }
         let link_secret: Arc<[u8]> = {
             use sha2::Digest;
             sha2::Sha256::digest(format!("goftgu download links\n{secret}"))

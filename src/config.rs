@@ -116,6 +116,11 @@ pub struct Config {
     #[command(flatten)]
     pub voice: Voice,
 
+    /// Where uploaded files live: an S3-compatible bucket when one is named, else the data
+    /// directory.
+    #[command(flatten)]
+    pub s3: ObjectStorage,
+
     /// Reverse proxies whose `X-Forwarded-For` is believed (IPs or CIDRs, comma-separated);
     /// default: none, the socket's peer is the client.
     #[arg(long, env = "GOFTGU_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
@@ -357,6 +362,58 @@ impl fmt::Debug for Voice {
     }
 }
 
+/// Files on S3-compatible object storage (AWS S3, MinIO, Ceph RGW, Garage, …): every instance
+/// reads and writes the same bucket, so a file uploaded through one downloads through any.
+#[derive(clap::Args, Clone)]
+pub struct ObjectStorage {
+    /// The bucket that holds uploaded files; turns object storage on (default: files live under
+    /// `<data-dir>/files`). The bucket must exist.
+    #[arg(long = "s3-bucket", env = "GOFTGU_S3_BUCKET")]
+    pub bucket: Option<String>,
+    /// The S3 endpoint, e.g. `http://127.0.0.1:9000` (addressed path-style,
+    /// `<endpoint>/<bucket>/<key>`; `http://` is allowed); default: AWS's endpoint of the region.
+    #[arg(long = "s3-endpoint", env = "GOFTGU_S3_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// The bucket's region.
+    #[arg(
+        long = "s3-region",
+        env = "GOFTGU_S3_REGION",
+        default_value = "us-east-1"
+    )]
+    pub region: String,
+    /// Access key id; default: the usual AWS_* variables or the instance's role.
+    #[arg(long = "s3-access-key-id", env = "GOFTGU_S3_ACCESS_KEY_ID")]
+    pub access_key_id: Option<String>,
+    /// Secret access key (with the access key id).
+    #[arg(
+        long = "s3-secret-access-key",
+        env = "GOFTGU_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub secret_access_key: Option<String>,
+    /// Prefix of every object key (a folder in the bucket, e.g. `goftgu/`), so several
+    /// deployments can share one bucket.
+    #[arg(long = "s3-prefix", env = "GOFTGU_S3_PREFIX", default_value = "")]
+    pub prefix: String,
+}
+
+impl fmt::Debug for ObjectStorage {
+    /// The secret access key is redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectStorage")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<given>"),
+            )
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
 /// An IP address (one host) or a CIDR block.
 fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
     let text = text.trim();
@@ -466,6 +523,7 @@ impl fmt::Debug for Config {
             .field("login_attempts_per_minute", &self.login_attempts_per_minute)
             .field("limits", &self.limits)
             .field("voice", &self.voice)
+            .field("s3", &self.s3)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("max_music_bytes", &self.max_music_bytes)

@@ -9,7 +9,7 @@ mod links;
 use bytes::Bytes;
 use chrono::Utc;
 use futures_util::{Stream, StreamExt};
-use sea_orm::{ActiveModelTrait, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
 use self::detect::{Category, TextScan, accepted, detect};
@@ -199,6 +199,28 @@ pub async fn remove(app: &AppState, file: &file::Model) -> AppResult<()> {
     file::Entity::delete_by_id(file.id).exec(&app.db).await?;
     app.storage.delete(&file.storage_key).await;
     Ok(())
+}
+
+/// Deletes the files attached to a deleted message, rows and bytes (in a bucket, the objects).
+/// The message is gone already, so a failure here is logged, not answered.
+pub async fn remove_attached(app: &AppState, message_id: Uuid) {
+    let attached = file::Entity::find()
+        .filter(file::Column::MessageId.eq(message_id))
+        .all(&app.db)
+        .await;
+    let removed = match attached {
+        Ok(attached) => {
+            let mut result = Ok(());
+            for file in &attached {
+                result = result.and(remove(app, file).await);
+            }
+            result
+        }
+        Err(err) => Err(err.into()),
+    };
+    if let Err(err) = removed {
+        err.log();
+    }
 }
 
 /// Stores a new profile image for the caller (images only) and points `avatarUrl` at it; the

@@ -167,7 +167,7 @@ pub async fn delete(app: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<mess
     let mut model: message::ActiveModel = message.into();
     model.content = Set(None);
     model.deleted_at = Set(Some(Utc::now()));
-    autocommit(app, |db, outbox| {
+    let message = autocommit(app, |db, outbox| {
         Box::pin(async move {
             let message = model.update(db).await?;
             let event = Event::MessageDeleted {
@@ -178,7 +178,10 @@ pub async fn delete(app: &AppState, viewer: &Viewer, id: Uuid) -> AppResult<mess
             Ok(message)
         })
     })
-    .await
+    .await?;
+    // Nobody can fetch a deleted message's attachments; their bytes go too.
+    super::files::remove_attached(app, message.id).await;
+    Ok(message)
 }
 
 /// One message the caller may read.

@@ -1,6 +1,8 @@
 //! File downloads: `GET /files/{id}` (bearer token or signed link) and `GET /music/{id}`.
-//! Bytes are served by tower-http's `ServeFile`, which answers `Range` requests (206 / 416) so
-//! players can seek; the type is the one detected at upload, and browsers are told not to sniff.
+//! Bytes on disk are served by tower-http's `ServeFile`, which answers `Range` requests (206 /
+//! 416) so players can seek; bytes in a bucket stream from there the same way
+//! (`object_downloads`). The type is the one detected at upload, and browsers are told not to
+//! sniff.
 use axum::{
     body::Body,
     extract::{Path, Query, Request, State},
@@ -15,6 +17,7 @@ use uuid::Uuid;
 use super::{
     HttpState,
     auth::{CurrentUser, MaybeUser},
+    object_downloads,
 };
 use crate::{
     domain::{
@@ -24,6 +27,7 @@ use crate::{
     entity::file,
     error::{AppError, AppResult},
     state::AppState,
+    storage::Stored,
 };
 
 /// The query of a signed link.
@@ -75,15 +79,22 @@ async fn serve(app: &AppState, file: &file::Model, request: Request) -> AppResul
         .content_type
         .parse()
         .unwrap_or(mime::APPLICATION_OCTET_STREAM);
-    let path = app.storage.path(&file.storage_key);
-    let response = match ServeFile::new_with_mime(path, &mime).oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
+    let mut response = match app.storage.locate(&file.storage_key) {
+        Stored::File(path) => {
+            let response = match ServeFile::new_with_mime(path, &mime).oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            if response.status() == StatusCode::NOT_FOUND {
+                return Err(AppError::NotFound("file not found".into()));
+            }
+            response.map(Body::new)
+        }
+        Stored::Object(objects) => {
+            let (request, _) = request.into_parts();
+            object_downloads::serve(objects, file, &mime, &request).await?
+        }
     };
-    if response.status() == StatusCode::NOT_FOUND {
-        return Err(AppError::NotFound("file not found".into()));
-    }
-    let mut response = response.map(Body::new);
     let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -8,6 +8,7 @@ mod graphql;
 mod health;
 mod metrics;
 mod multipart;
+mod object_downloads;
 mod playground;
 mod trace;
 mod uploads;

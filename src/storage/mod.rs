@@ -1,7 +1,10 @@
 //! Where uploaded bytes live. The local-disk store (the default) keeps files under
-//! `<data-dir>/files/<generated key>`; uploads stream into `<data-dir>/tmp` first and are moved
-//! into place only once their row is written, so a failed upload leaves nothing behind. A crash
-//! can still leave temporary files: they are swept when the store opens (see `sweep`).
+//! `<data-dir>/files/<generated key>`; with a bucket configured they are objects in it instead
+//! (`objects`). Either way uploads stream into `<data-dir>/tmp` first and are moved into place
+//! only once their row is written, so a failed upload leaves nothing behind. A crash can still
+//! leave temporary files: they are swept when the store opens (see `sweep`).
+mod objects;
+
 use std::{
     fs::File,
     path::{Path, PathBuf},
@@ -11,12 +14,24 @@ use std::{
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
+pub use self::objects::{ByteStream, Objects};
+
 /// The file store.
 #[derive(Clone, Debug)]
 pub struct Storage {
     files: PathBuf,
     tmp: PathBuf,
+    /// The bucket files live in, when there is one (else `files`).
+    objects: Option<Objects>,
     _claim: Arc<Claim>,
+}
+
+/// Where the bytes of a stored file are read from.
+pub enum Stored<'a> {
+    /// A file on this instance's disk.
+    File(PathBuf),
+    /// An object in the bucket, under the file's storage key.
+    Object(&'a Objects),
 }
 
 /// This process's own directory under `<data-dir>/tmp`, marked live by an exclusive lock on its
@@ -93,8 +108,18 @@ impl Storage {
         Ok(Self {
             files,
             tmp: claim.dir.clone(),
+            objects: None,
             _claim: Arc::new(claim),
         })
+    }
+
+    /// Files in `objects` instead of under the data directory (which still holds the
+    /// temporary files of uploads in progress).
+    pub fn with_objects(self, objects: Objects) -> Self {
+        Self {
+            objects: Some(objects),
+            ..self
+        }
     }
 
     /// Where unnamed spool files of GraphQL multipart uploads are created (same disk as `files`).
@@ -118,16 +143,28 @@ impl Storage {
         Uuid::new_v4().simple().to_string()
     }
 
-    /// Moves a finished upload into place under `key`.
+    /// Moves a finished upload into place under `key` (into the bucket, when there is one: the
+    /// temporary file goes once it is uploaded).
     pub async fn persist(&self, mut temp: TempFile, key: &str) -> std::io::Result<()> {
         temp.finish().await?;
+        if let Some(objects) = &self.objects {
+            return objects.upload(&temp.path, key).await;
+        }
         tokio::fs::rename(&temp.path, self.path(key)).await?;
         temp.persisted = true;
         Ok(())
     }
 
-    /// Where the bytes of `key` are.
-    pub fn path(&self, key: &str) -> PathBuf {
+    /// Where the bytes of `key` are read from.
+    pub fn locate(&self, key: &str) -> Stored<'_> {
+        match &self.objects {
+            Some(objects) => Stored::Object(objects),
+            None => Stored::File(self.path(key)),
+        }
+    }
+
+    /// Where the bytes of `key` are on disk (without a bucket).
+    fn path(&self, key: &str) -> PathBuf {
         // Keys are generated hex strings; anything else cannot name a stored file.
         let safe: String = key.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
         self.files.join(safe)
@@ -135,6 +172,12 @@ impl Storage {
 
     /// Removes the bytes of `key` (missing files are fine).
     pub async fn delete(&self, key: &str) {
+        if let Some(objects) = &self.objects {
+            if let Err(err) = objects.delete(key).await {
+                tracing::warn!(error = %err, "could not delete a stored object");
+            }
+            return;
+        }
         if let Err(err) = tokio::fs::remove_file(self.path(key)).await
             && err.kind() != std::io::ErrorKind::NotFound
         {

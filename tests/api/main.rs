@@ -22,6 +22,7 @@ mod message_actions;
 mod messages;
 mod music;
 mod n_plus_one;
+mod object_storage;
 mod outbox;
 mod playback;
 mod public_graphql;
