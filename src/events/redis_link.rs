@@ -2,7 +2,13 @@
 //! a slow or absent Redis never delays a request. A listener task subscribes to one channel per
 //! topic that has local subscribers (so an instance only receives what its clients want), hands
 //! incoming events to the hub, and reconnects with backoff (re-subscribing) when Redis goes away.
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use futures_util::StreamExt;
 use redis::{
@@ -44,6 +50,8 @@ struct Inner {
     outbox: mpsc::Sender<(String, String)>,
     commands: mpsc::UnboundedSender<Topic>,
     connection: ConnectionManager,
+    /// Whether the subscription connection is up (for `/metrics`).
+    subscribed: Arc<AtomicBool>,
 }
 
 impl RedisLink {
@@ -60,7 +68,15 @@ impl RedisLink {
         let (outbox, queued) = mpsc::channel(OUTBOX);
         let (commands, requests) = mpsc::unbounded_channel();
         tokio::spawn(publish_loop(connection.clone(), queued));
-        tokio::spawn(listen_loop(client, prefix.clone(), origin, hub, requests));
+        let subscribed = Arc::new(AtomicBool::new(false));
+        tokio::spawn(listen_loop(
+            client,
+            prefix.clone(),
+            origin,
+            hub,
+            requests,
+            subscribed.clone(),
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 prefix,
@@ -68,6 +84,7 @@ impl RedisLink {
                 outbox,
                 commands,
                 connection,
+                subscribed,
             }),
         })
     }
@@ -85,6 +102,11 @@ impl RedisLink {
     /// The channel and key prefix.
     pub fn prefix(&self) -> &str {
         &self.inner.prefix
+    }
+
+    /// Whether events from other instances arrive now (the subscription connection is up).
+    pub fn is_connected(&self) -> bool {
+        self.inner.subscribed.load(Ordering::Relaxed)
     }
 
     /// A connection for other Redis work (presence).
@@ -130,6 +152,7 @@ async fn listen_loop(
     origin: Uuid,
     hub: Arc<Hub>,
     mut requests: mpsc::UnboundedReceiver<Topic>,
+    subscribed: Arc<AtomicBool>,
 ) {
     let mut backoff = Duration::from_millis(200);
     let mut connected_before = false;
@@ -147,6 +170,7 @@ async fn listen_loop(
                         tracing::info!("reconnected to Redis; subscriptions restored");
                     }
                     connected_before = true;
+                    subscribed.store(true, Ordering::Relaxed);
                     backoff = Duration::from_millis(200);
                     let every = Duration::from_secs(5);
                     let mut health =
@@ -175,6 +199,7 @@ async fn listen_loop(
                         }
                     }
                 }
+                subscribed.store(false, Ordering::Relaxed);
                 tracing::warn!("lost the Redis subscription; reconnecting");
             }
             Err(err) => tracing::warn!(error = %err, "Redis unreachable; retrying"),
