@@ -17,6 +17,7 @@ use crate::{
     events::{self, Bus},
     graphql, http,
     limits::Limits,
+    metrics::Metrics,
     server,
     state::AppState,
     storage::{Objects, Storage},
@@ -43,7 +44,8 @@ impl AppState {
             );
         }
         let sql_statements = Arc::new(AtomicU64::new(0));
-        let db = db::connect(&config, sql_statements.clone()).await?;
+        let metrics = Arc::new(Metrics::default());
+        let db = db::connect(&config, sql_statements.clone(), metrics.sql_seconds.clone()).await?;
         let dummy = uuid::Uuid::new_v4().to_string();
         let dummy_password_hash = auth::password::hash(dummy)
             .await
@@ -88,6 +90,7 @@ impl AppState {
             link_secret,
             limits,
             drain,
+            metrics,
         };
         Ok(state)
     }

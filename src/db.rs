@@ -13,8 +13,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use prometheus_client::metrics::histogram::Histogram;
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr,
+    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
     sqlx::{
         self,
         sqlite::{SqliteJournalMode, SqliteSynchronous},
@@ -34,13 +35,14 @@ const MAX_RETRY: Duration = Duration::from_secs(10);
 pub async fn connect(
     config: &Config,
     statements: Arc<AtomicU64>,
+    latency: Histogram,
 ) -> anyhow::Result<DatabaseConnection> {
     let started = Instant::now();
     let give_up = config.db_startup_wait_seconds.map(Duration::from_secs);
     let mut wait = FIRST_RETRY;
     let mut attempt = 1u32;
     loop {
-        let err = match connect_once(config, statements.clone()).await {
+        let err = match connect_once(config, statements.clone(), latency.clone()).await {
             Ok(db) => {
                 if attempt > 1 {
                     tracing::info!(attempt, "database reachable");
@@ -72,6 +74,7 @@ pub async fn connect(
 async fn connect_once(
     config: &Config,
     statements: Arc<AtomicU64>,
+    latency: Histogram,
 ) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(config.effective_database_url());
     options
@@ -88,14 +91,30 @@ async fn connect_once(
                 .foreign_keys(true)
         });
     let mut db = Database::connect(options).await?;
-    db.set_metric_callback(move |_| {
+    db.set_metric_callback(move |info| {
         statements.fetch_add(1, Ordering::Relaxed);
+        latency.observe(info.elapsed.as_secs_f64());
     });
     if let Err(err) = migrate::up(&db).await {
         db.close().await.ok();
         return Err(err);
     }
     Ok(db)
+}
+
+/// The pool's connections: how many it holds and how many are idle (for `/metrics`).
+pub fn pool_use(db: &DatabaseConnection) -> (u32, usize) {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        DbBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => (0, 0),
+    }
 }
 
 /// A unique constraint (or primary key) that a write ran into.

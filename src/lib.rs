@@ -27,6 +27,8 @@ pub mod http;
 pub mod limits;
 /// Allocator settings applied at start-up.
 pub mod memory;
+/// What `/metrics` reports (Prometheus text).
+pub mod metrics;
 /// The serving loop: connections with header, keep-alive and body timeouts.
 pub mod server;
 /// The shared handles every layer needs (a leaf: imports nothing above it).

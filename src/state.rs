@@ -1,5 +1,5 @@
 //! The shared handles every layer needs (database pool, configuration, keys, event bus, presence
-//! and typing stores, file store, rate limits, the drain), in a leaf module: it imports nothing above the
+//! and typing stores, file store, rate limits, the drain, metrics), in a leaf module: it imports nothing above the
 //! layers that use it, so `domain`, `events` and the transports depend on it and not on the
 //! composition root (`app`), which builds it.
 use std::sync::{
@@ -15,6 +15,7 @@ use crate::{
     drain::Drain,
     events::{Bus, presence, typing},
     limits::Limits,
+    metrics::Metrics,
     storage::Storage,
 };
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub drain: Drain,
     /// Key for signed download links (derived from the JWT secret, never the secret itself).
     pub link_secret: Arc<[u8]>,
+    /// What `/metrics` reports.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {

@@ -79,6 +79,7 @@ where
     while let Some(chunk) = stream.next().await {
         let chunk = chunk
             .map_err(|e| AppError::bad_input("file", format!("the upload was cut off: {e}")))?;
+        app.metrics.upload_bytes.inc_by(chunk.len() as u64);
         size += chunk.len() as u64;
         if size > limit as u64 {
             return Err(AppError::PayloadTooLarge(format!(

@@ -17,7 +17,13 @@
 //! would need its own retention, trimming and access rules, and would still not cover the other
 //! way events are lost (a slow subscriber overrunning its ring in `hub`). Filling from the
 //! database covers both with one mechanism.
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use futures_util::StreamExt;
 use redis::{
@@ -64,6 +70,8 @@ struct Inner {
     outbox: mpsc::Sender<(String, String)>,
     commands: mpsc::UnboundedSender<Topic>,
     connection: ConnectionManager,
+    /// Whether the subscription connection is up (for `/metrics`).
+    subscribed: Arc<AtomicBool>,
 }
 
 impl RedisLink {
@@ -80,7 +88,15 @@ impl RedisLink {
         let (outbox, queued) = mpsc::channel(OUTBOX);
         let (commands, requests) = mpsc::unbounded_channel();
         tokio::spawn(publish_loop(connection.clone(), queued));
-        tokio::spawn(listen_loop(client, prefix.clone(), origin, hub, requests));
+        let subscribed = Arc::new(AtomicBool::new(false));
+        tokio::spawn(listen_loop(
+            client,
+            prefix.clone(),
+            origin,
+            hub,
+            requests,
+            subscribed.clone(),
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 prefix,
@@ -88,6 +104,7 @@ impl RedisLink {
                 outbox,
                 commands,
                 connection,
+                subscribed,
             }),
         })
     }
@@ -105,6 +122,11 @@ impl RedisLink {
     /// The channel and key prefix.
     pub fn prefix(&self) -> &str {
         &self.inner.prefix
+    }
+
+    /// Whether events from other instances arrive now (the subscription connection is up).
+    pub fn is_connected(&self) -> bool {
+        self.inner.subscribed.load(Ordering::Relaxed)
     }
 
     /// A connection for other Redis work (presence).
@@ -163,6 +185,7 @@ async fn listen_loop(
     origin: Uuid,
     hub: Arc<Hub>,
     mut requests: mpsc::UnboundedReceiver<Topic>,
+    subscribed: Arc<AtomicBool>,
 ) {
     let mut backoff = Duration::from_millis(200);
     // Set once the first attempt is over (failed, or connected and then lost): every later
@@ -184,6 +207,7 @@ async fn listen_loop(
                         hub.deliver_everywhere(Event::LinkRestored);
                         tracing::info!("reconnected to Redis; subscriptions restored and healed");
                     }
+                    subscribed.store(true, Ordering::Relaxed);
                     backoff = Duration::from_millis(200);
                     let every = Duration::from_secs(5);
                     let mut health =
@@ -212,6 +236,7 @@ async fn listen_loop(
                         }
                     }
                 }
+                subscribed.store(false, Ordering::Relaxed);
                 tracing::warn!("lost the Redis subscription; reconnecting");
             }
             Err(err) => tracing::warn!(error = %err, "Redis unreachable; retrying"),

@@ -18,6 +18,7 @@ use crate::{
         presence, typing,
     },
     error::AppError,
+    metrics::Metrics,
 };
 
 /// Most users one `presence` subscription may watch.
@@ -43,7 +44,8 @@ impl LiveSubscription {
             .await?
             .chat(chat_id)
             .await?;
-        Ok(feed.filter_map(chat_event))
+        let metrics = ctx.app().metrics.clone();
+        Ok(feed.filter_map(move |item| chat_event(item, &metrics)))
     }
 
     /// Everything relevant to me across all my chats: their events, plus being added to or
@@ -54,7 +56,8 @@ impl LiveSubscription {
     ) -> async_graphql::Result<impl Stream<Item = ChatEvent> + use<>> {
         let viewer = *ctx.viewer()?;
         let feed = Subscriber::start(ctx.app(), viewer).await?.mine().await?;
-        Ok(feed.filter_map(chat_event))
+        let metrics = ctx.app().metrics.clone();
+        Ok(feed.filter_map(move |item| chat_event(item, &metrics)))
     }
 
     /// The online state of up to 100 users: their current state first, then every change.
@@ -96,11 +99,15 @@ impl LiveSubscription {
 }
 
 /// The GraphQL form of a feed item; events that are not chat events (presence, sessions) have
-/// none and are skipped.
-fn chat_event(item: Feed) -> future::Ready<Option<ChatEvent>> {
+/// none and are skipped. Resync notices and what they report missed are counted.
+fn chat_event(item: Feed, metrics: &Metrics) -> future::Ready<Option<ChatEvent>> {
     future::ready(match item {
         Feed::Event(delivered) => ChatEvent::from_delivered(&delivered),
-        Feed::Resync { missed, gap } => Some(ChatEvent::resync(missed, gap)),
+        Feed::Resync { missed, gap } => {
+            metrics.resyncs.inc();
+            metrics.dropped.inc_by(missed);
+            Some(ChatEvent::resync(missed, gap))
+        }
     })
 }
 

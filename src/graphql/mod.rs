@@ -10,6 +10,7 @@ pub mod guard;
 mod live;
 pub mod loaders;
 mod messages;
+mod metrics;
 mod playback;
 mod system;
 pub mod types;
@@ -73,12 +74,14 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
 /// introspection and suggestions as configured.
 pub fn build_schema(app: AppState) -> AppSchema {
     let config = app.config.clone();
+    let app_metrics = app.metrics.clone();
     let mut schema = builder()
         .data(loaders::uncached(app.clone()))
         .data(app)
         // First, so the errors logged below are inside its request span.
         .extension(async_graphql::extensions::Tracing)
         .extension(errors::ErrorCodes)
+        .extension(metrics::OperationMetrics(app_metrics))
         .extension(budget::RequestBudget(budget::Budget::from_config(&config)))
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity);

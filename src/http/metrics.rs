@@ -1,20 +1,26 @@
-//! `GET /metrics`: counters in the Prometheus text format, for dashboards and the benchmark
-//! harness (which counts the SQL statements a request costs from outside the process).
+//! `GET /metrics`: what an operator watches, in the Prometheus text format (`crate::metrics`):
+//! GraphQL operations, subscriptions and deliveries, uploads, SQL statements (the benchmark
+//! harness counts a request's statements from outside the process), open sockets, the database
+//! pool and the bus link.
 use axum::{extract::State, http::header, response::IntoResponse};
 
 use super::HttpState;
+use crate::metrics::Snapshot;
 
 pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
-    let body = format!(
-        "# HELP goftgu_sql_statements_total SQL statements this instance has sent to the database.\n\
-         # TYPE goftgu_sql_statements_total counter\n\
-         goftgu_sql_statements_total {}\n",
-        state.app.sql_statement_count()
-    );
+    let app = &state.app;
+    let (pool_size, pool_idle) = crate::db::pool_use(&app.db);
+    let body = app.metrics.render(Snapshot {
+        sockets: state.sockets.open(),
+        pool_size,
+        pool_idle,
+        bus_up: app.bus.redis().map(|link| link.is_connected()),
+        sql_statements: app.sql_statement_count(),
+    });
     (
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         body,
     )

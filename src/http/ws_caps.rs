@@ -75,6 +75,11 @@ impl Sockets {
         Some(UserSlot(self.clone(), user))
     }
 
+    /// Sockets open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
     pub fn max_per_user(&self) -> usize {
         self.max_per_user
     }

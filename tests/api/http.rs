@@ -14,20 +14,7 @@ async fn healthz_reports_the_database() {
 
 /// Reads `goftgu_sql_statements_total` from `/metrics`.
 async fn sql_statements(app: &crate::helpers::TestApp) -> u64 {
-    let response = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    let body = response.text().await.unwrap();
+    let body = crate::metrics::scrape(app).await;
     body.lines()
         .find_map(|line| line.strip_prefix("goftgu_sql_statements_total "))
         .unwrap_or_else(|| panic!("no counter in {body}"))

@@ -20,6 +20,7 @@ mod live;
 mod live_presence;
 mod message_actions;
 mod messages;
+mod metrics;
 mod music;
 mod n_plus_one;
 mod object_storage;

@@ -1,0 +1,251 @@
+//! What an operator watches, in one registry (prometheus-client): GraphQL operations by root
+//! field and outcome with latency histograms, live subscriptions and what they deliver, upload
+//! bytes, SQL statements and their latency. Gauges that mirror state kept elsewhere (open
+//! sockets, the database pool, the bus link) are read when `/metrics` is scraped.
+use std::{
+    sync::atomic::{AtomicI64, AtomicU64},
+    time::Duration,
+};
+
+use prometheus_client::{
+    encoding::text::encode,
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+/// Labels of one GraphQL root field call: `type` (Query, Mutation, Subscription), `field`, and
+/// `outcome` (`ok` or the error's code). Root fields are the schema's, so the set is bounded.
+pub type FieldLabels = Vec<(&'static str, String)>;
+
+/// Latency buckets in seconds, 1 ms to 10 s.
+const SECONDS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+fn seconds_histogram() -> Histogram {
+    Histogram::new(SECONDS)
+}
+
+/// The instance's metrics.
+pub struct Metrics {
+    registry: Registry,
+    /// GraphQL root field calls by type, field and outcome.
+    pub operations: Family<FieldLabels, Counter>,
+    /// GraphQL root field latency by type and field.
+    pub operation_seconds: Family<Vec<(&'static str, String)>, Histogram, fn() -> Histogram>,
+    /// Subscriptions running now.
+    pub subscriptions: Gauge,
+    /// Events delivered to subscribers.
+    pub deliveries: Counter,
+    /// `ResyncRequired` notices sent.
+    pub resyncs: Counter,
+    /// Events subscribers missed (reported in those notices).
+    pub dropped: Counter,
+    /// Bytes received in uploads.
+    pub upload_bytes: Counter,
+    /// SQL statement latency.
+    pub sql_seconds: Histogram,
+    /// Mirrors, set when scraped.
+    sockets: Gauge<i64, AtomicI64>,
+    pool_size: Gauge<i64, AtomicI64>,
+    pool_idle: Gauge<i64, AtomicI64>,
+    bus_up: Gauge<i64, AtomicI64>,
+    sql_statements: Counter<u64, AtomicU64>,
+}
+
+/// The values mirrored from elsewhere at scrape time.
+pub struct Snapshot {
+    pub sockets: usize,
+    pub pool_size: u32,
+    pub pool_idle: usize,
+    /// None: no bus link (one instance, in-process bus).
+    pub bus_up: Option<bool>,
+    pub sql_statements: u64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("goftgu");
+        let operations = Family::<FieldLabels, Counter>::default();
+        registry.register(
+            "graphql_operations",
+            "GraphQL root fields resolved, by type, field and outcome (ok or the error code)",
+            operations.clone(),
+        );
+        let operation_seconds =
+            Family::<Vec<(&'static str, String)>, Histogram, fn() -> Histogram>::new_with_constructor(
+                seconds_histogram,
+            );
+        registry.register(
+            "graphql_operation_seconds",
+            "Time to resolve a GraphQL root field, by type and field",
+            operation_seconds.clone(),
+        );
+        let subscriptions = Gauge::default();
+        registry.register(
+            "subscriptions",
+            "GraphQL subscriptions running on this instance",
+            subscriptions.clone(),
+        );
+        let deliveries = Counter::default();
+        registry.register(
+            "deliveries",
+            "Events delivered to subscriptions",
+            deliveries.clone(),
+        );
+        let resyncs = Counter::default();
+        registry.register(
+            "resyncs",
+            "ResyncRequired notices sent to subscriptions that fell behind",
+            resyncs.clone(),
+        );
+        let dropped = Counter::default();
+        registry.register(
+            "dropped_events",
+            "Events subscriptions missed (as reported by ResyncRequired)",
+            dropped.clone(),
+        );
+        let upload_bytes = Counter::default();
+        registry.register(
+            "upload_bytes",
+            "Bytes received in uploads",
+            upload_bytes.clone(),
+        );
+        let sql_seconds = seconds_histogram();
+        registry.register(
+            "sql_statement_seconds",
+            "Time the database took per SQL statement",
+            sql_seconds.clone(),
+        );
+        let sockets = Gauge::default();
+        registry.register(
+            "websockets",
+            "WebSockets open on this instance",
+            sockets.clone(),
+        );
+        let pool_size = Gauge::default();
+        registry.register(
+            "db_pool_connections",
+            "Connections the database pool holds",
+            pool_size.clone(),
+        );
+        let pool_idle = Gauge::default();
+        registry.register(
+            "db_pool_idle_connections",
+            "Pool connections not in use",
+            pool_idle.clone(),
+        );
+        let bus_up = Gauge::default();
+        registry.register(
+            "bus_link_up",
+            "1 while the Redis bus link is connected, 0 while it is down, -1 without Redis",
+            bus_up.clone(),
+        );
+        let sql_statements = Counter::default();
+        registry.register(
+            "sql_statements",
+            "SQL statements this instance has sent to the database",
+            sql_statements.clone(),
+        );
+        Self {
+            registry,
+            operations,
+            operation_seconds,
+            subscriptions,
+            deliveries,
+            resyncs,
+            dropped,
+            upload_bytes,
+            sql_seconds,
+            sockets,
+            pool_size,
+            pool_idle,
+            bus_up,
+            sql_statements,
+        }
+    }
+}
+
+impl Metrics {
+    /// Records one root field call.
+    pub fn operation(&self, kind: &'static str, field: &str, outcome: &str, took: Duration) {
+        self.operations
+            .get_or_create(&vec![
+                ("type", kind.to_string()),
+                ("field", field.to_string()),
+                ("outcome", outcome.to_string()),
+            ])
+            .inc();
+        self.operation_seconds
+            .get_or_create(&vec![
+                ("type", kind.to_string()),
+                ("field", field.to_string()),
+            ])
+            .observe(took.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition, with the mirrored values as of now.
+    pub fn render(&self, now: Snapshot) -> String {
+        self.sockets.set(now.sockets as i64);
+        self.pool_size.set(i64::from(now.pool_size));
+        self.pool_idle.set(now.pool_idle as i64);
+        self.bus_up.set(match now.bus_up {
+            Some(true) => 1,
+            Some(false) => 0,
+            None => -1,
+        });
+        let seen = self.sql_statements.get();
+        self.sql_statements
+            .inc_by(now.sql_statements.saturating_sub(seen));
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_mirrors() {
+        let metrics = Metrics::default();
+        metrics.operation("Mutation", "sendMessage", "ok", Duration::from_millis(3));
+        metrics.operation(
+            "Mutation",
+            "sendMessage",
+            "FORBIDDEN",
+            Duration::from_millis(1),
+        );
+        metrics.upload_bytes.inc_by(42);
+        let text = metrics.render(Snapshot {
+            sockets: 3,
+            pool_size: 5,
+            pool_idle: 4,
+            bus_up: Some(true),
+            sql_statements: 17,
+        });
+        for line in [
+            "goftgu_graphql_operations_total{type=\"Mutation\",field=\"sendMessage\",outcome=\"ok\"} 1",
+            "goftgu_graphql_operations_total{type=\"Mutation\",field=\"sendMessage\",outcome=\"FORBIDDEN\"} 1",
+            "goftgu_graphql_operation_seconds_count{type=\"Mutation\",field=\"sendMessage\"} 2",
+            "goftgu_upload_bytes_total 42",
+            "goftgu_websockets 3",
+            "goftgu_bus_link_up 1",
+            "goftgu_sql_statements_total 17",
+        ] {
+            assert!(text.contains(line), "{line} missing in:\n{text}");
+        }
+        // Mirrored counters follow the source without double counting.
+        let text = metrics.render(Snapshot {
+            sockets: 0,
+            pool_size: 5,
+            pool_idle: 5,
+            bus_up: None,
+            sql_statements: 20,
+        });
+        assert!(text.contains("goftgu_sql_statements_total 20"), "{text}");
+        assert!(text.contains("goftgu_bus_link_up -1"), "{text}");
+    }
+}
