@@ -17,6 +17,9 @@ use prometheus_client::{
 /// `outcome` (`ok` or the error's code). Root fields are the schema's, so the set is bounded.
 pub type FieldLabels = Vec<(&'static str, String)>;
 
+/// Latency histograms per root field (`type` and `field` labels).
+pub type FieldHistograms = Family<Vec<(&'static str, String)>, Histogram, fn() -> Histogram>;
+
 /// Latency buckets in seconds, 1 ms to 10 s.
 const SECONDS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
@@ -32,7 +35,7 @@ pub struct Metrics {
     /// GraphQL root field calls by type, field and outcome.
     pub operations: Family<FieldLabels, Counter>,
     /// GraphQL root field latency by type and field.
-    pub operation_seconds: Family<Vec<(&'static str, String)>, Histogram, fn() -> Histogram>,
+    pub operation_seconds: FieldHistograms,
     /// Subscriptions running now.
     pub subscriptions: Gauge,
     /// Events delivered to subscribers.
@@ -72,10 +75,7 @@ impl Default for Metrics {
             "GraphQL root fields resolved, by type, field and outcome (ok or the error code)",
             operations.clone(),
         );
-        let operation_seconds =
-            Family::<Vec<(&'static str, String)>, Histogram, fn() -> Histogram>::new_with_constructor(
-                seconds_histogram,
-            );
+        let operation_seconds = FieldHistograms::new_with_constructor(seconds_histogram);
         registry.register(
             "graphql_operation_seconds",
             "Time to resolve a GraphQL root field, by type and field",
