@@ -218,6 +218,11 @@ impl Application {
         // closing the pool get a moment of their own, whatever the database or Redis do.
         let cleanup = async {
             presence::leave_all(state).await;
+            // The last events (offline announcements, messages answered at the end) reach the
+            // other instances before this one goes.
+            if let Some(redis) = state.bus.redis() {
+                redis.flush(CLEANUP / 2).await;
+            }
             state.db.clone().close().await.ok();
         };
         if tokio::time::timeout(CLEANUP, cleanup).await.is_err() {

@@ -53,7 +53,25 @@ pub struct Metrics {
     pool_size: Gauge<i64, AtomicI64>,
     pool_idle: Gauge<i64, AtomicI64>,
     bus_up: Gauge<i64, AtomicI64>,
+    bus_pending: Gauge<i64, AtomicI64>,
+    bus_lag: Gauge<f64, AtomicU64>,
+    bus_dropped: Counter<u64, AtomicU64>,
+    bus_received: Counter<u64, AtomicU64>,
+    filled: Counter<u64, AtomicU64>,
     sql_statements: Counter<u64, AtomicU64>,
+}
+
+/// The Redis link's figures, mirrored at scrape time.
+pub struct BusSnapshot {
+    pub up: bool,
+    /// Events queued for other instances, not yet published.
+    pub pending: u64,
+    /// Events never shared (outbox full, Redis away past the retries).
+    pub dropped: u64,
+    /// Publication elsewhere to arrival here, of the latest event (ms).
+    pub lag_ms: i64,
+    /// Events received from other instances.
+    pub received: u64,
 }
 
 /// The values mirrored from elsewhere at scrape time.
@@ -62,7 +80,9 @@ pub struct Snapshot {
     pub pool_size: u32,
     pub pool_idle: usize,
     /// None: no bus link (one instance, in-process bus).
-    pub bus_up: Option<bool>,
+    pub bus: Option<BusSnapshot>,
+    /// Messages live feeds filled in from the database after a gap.
+    pub filled: u64,
     pub sql_statements: u64,
 }
 
@@ -141,6 +161,36 @@ impl Default for Metrics {
             "1 while the Redis bus link is connected, 0 while it is down, -1 without Redis",
             bus_up.clone(),
         );
+        let bus_pending = Gauge::default();
+        registry.register(
+            "bus_pending_events",
+            "Events queued for other instances and not yet published to Redis",
+            bus_pending.clone(),
+        );
+        let bus_lag = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "bus_lag_seconds",
+            "From publication on another instance to arrival here, of the latest event",
+            bus_lag.clone(),
+        );
+        let bus_dropped = Counter::default();
+        registry.register(
+            "bus_dropped_events",
+            "Events never shared with other instances (outbox full, or Redis away past the retries)",
+            bus_dropped.clone(),
+        );
+        let bus_received = Counter::default();
+        registry.register(
+            "bus_received_events",
+            "Events received from other instances through Redis",
+            bus_received.clone(),
+        );
+        let filled = Counter::default();
+        registry.register(
+            "filled_messages",
+            "Messages live feeds filled in from the database after a gap",
+            filled.clone(),
+        );
         let sql_statements = Counter::default();
         registry.register(
             "sql_statements",
@@ -161,6 +211,11 @@ impl Default for Metrics {
             pool_size,
             pool_idle,
             bus_up,
+            bus_pending,
+            bus_lag,
+            bus_dropped,
+            bus_received,
+            filled,
             sql_statements,
         }
     }
@@ -189,19 +244,30 @@ impl Metrics {
         self.sockets.set(now.sockets as i64);
         self.pool_size.set(i64::from(now.pool_size));
         self.pool_idle.set(now.pool_idle as i64);
-        self.bus_up.set(match now.bus_up {
-            Some(true) => 1,
-            Some(false) => 0,
-            None => -1,
-        });
-        let seen = self.sql_statements.get();
-        self.sql_statements
-            .inc_by(now.sql_statements.saturating_sub(seen));
+        match &now.bus {
+            Some(bus) => {
+                self.bus_up.set(i64::from(bus.up));
+                self.bus_pending.set(bus.pending as i64);
+                self.bus_lag.set(bus.lag_ms as f64 / 1000.0);
+                catch_up(&self.bus_dropped, bus.dropped);
+                catch_up(&self.bus_received, bus.received);
+            }
+            None => {
+                self.bus_up.set(-1);
+            }
+        }
+        catch_up(&self.filled, now.filled);
+        catch_up(&self.sql_statements, now.sql_statements);
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
     }
+}
+
+/// Moves a mirrored counter up to the value its source holds now.
+fn catch_up(counter: &Counter<u64, AtomicU64>, now: u64) {
+    counter.inc_by(now.saturating_sub(counter.get()));
 }
 
 #[cfg(test)]
@@ -223,7 +289,14 @@ mod tests {
             sockets: 3,
             pool_size: 5,
             pool_idle: 4,
-            bus_up: Some(true),
+            bus: Some(BusSnapshot {
+                up: true,
+                pending: 2,
+                dropped: 1,
+                lag_ms: 1500,
+                received: 9,
+            }),
+            filled: 4,
             sql_statements: 17,
         });
         for line in [
@@ -233,6 +306,10 @@ mod tests {
             "goftgu_upload_bytes_total 42",
             "goftgu_websockets 3",
             "goftgu_bus_link_up 1",
+            "goftgu_bus_pending_events 2",
+            "goftgu_bus_lag_seconds 1.5",
+            "goftgu_bus_dropped_events_total 1",
+            "goftgu_filled_messages_total 4",
             "goftgu_sql_statements_total 17",
         ] {
             assert!(text.contains(line), "{line} missing in:\n{text}");
@@ -242,7 +319,8 @@ mod tests {
             sockets: 0,
             pool_size: 5,
             pool_idle: 5,
-            bus_up: None,
+            bus: None,
+            filled: 4,
             sql_statements: 20,
         });
         assert!(text.contains("goftgu_sql_statements_total 20"), "{text}");

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::entity::{chat_member::MemberRole, message, room_playback, voice_participant};
 
 pub use hub::Hub;
-pub use redis_link::RedisLink;
+pub use redis_link::{LinkStats, RedisLink};
 
 /// Where an event is delivered.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, Serialize, Deserialize)]

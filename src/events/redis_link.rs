@@ -20,7 +20,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -49,6 +49,8 @@ struct Outgoing<'a> {
     origin: Uuid,
     topic: Topic,
     event: &'a Event,
+    /// When it was queued (Unix ms): the receiver's lag.
+    sent_ms: i64,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +58,49 @@ struct Incoming {
     origin: Uuid,
     topic: Topic,
     event: Event,
+    #[serde(default)]
+    sent_ms: Option<i64>,
+}
+
+/// The link's health as operators see it (`/metrics`).
+#[derive(Debug, Default)]
+pub struct LinkStats {
+    /// Whether the subscription connection is up.
+    subscribed: AtomicBool,
+    /// Events queued for Redis and not yet published (or given up on).
+    pending: AtomicU64,
+    /// Events never shared with other instances (outbox full, or Redis away past the retries).
+    dropped: AtomicU64,
+    /// From publication on another instance to arrival here, of the latest event (ms).
+    lag_ms: AtomicI64,
+    /// Events received from other instances.
+    received: AtomicU64,
+}
+
+impl LinkStats {
+    pub fn subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
+    }
+
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub fn lag_ms(&self) -> i64 {
+        self.lag_ms.load(Ordering::Relaxed)
+    }
+
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }
 
 /// Handle to the Redis publisher and listener.
@@ -70,8 +115,7 @@ struct Inner {
     outbox: mpsc::Sender<(String, String)>,
     commands: mpsc::UnboundedSender<Topic>,
     connection: ConnectionManager,
-    /// Whether the subscription connection is up (for `/metrics`).
-    subscribed: Arc<AtomicBool>,
+    stats: Arc<LinkStats>,
 }
 
 impl RedisLink {
@@ -87,15 +131,15 @@ impl RedisLink {
         let origin = Uuid::new_v4();
         let (outbox, queued) = mpsc::channel(OUTBOX);
         let (commands, requests) = mpsc::unbounded_channel();
-        tokio::spawn(publish_loop(connection.clone(), queued));
-        let subscribed = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(LinkStats::default());
+        tokio::spawn(publish_loop(connection.clone(), queued, stats.clone()));
         tokio::spawn(listen_loop(
             client,
             prefix.clone(),
             origin,
             hub,
             requests,
-            subscribed.clone(),
+            stats.clone(),
         ));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -104,7 +148,7 @@ impl RedisLink {
                 outbox,
                 commands,
                 connection,
-                subscribed,
+                stats,
             }),
         })
     }
@@ -124,9 +168,18 @@ impl RedisLink {
         &self.inner.prefix
     }
 
-    /// Whether events from other instances arrive now (the subscription connection is up).
-    pub fn is_connected(&self) -> bool {
-        self.inner.subscribed.load(Ordering::Relaxed)
+    /// The link's health (subscription up, queue, drops, lag).
+    pub fn stats(&self) -> &LinkStats {
+        &self.inner.stats
+    }
+
+    /// Waits until every queued event was published (or given up on), at most `limit`: a
+    /// draining instance shares its last events before it exits.
+    pub async fn flush(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.inner.stats.pending() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// A connection for other Redis work (presence).
@@ -140,6 +193,7 @@ impl RedisLink {
             origin: self.inner.origin,
             topic,
             event,
+            sent_ms: now_ms(),
         }) {
             Ok(payload) => payload,
             Err(err) => {
@@ -148,7 +202,10 @@ impl RedisLink {
             }
         };
         let channel = topic.channel(&self.inner.prefix);
+        self.inner.stats.pending.fetch_add(1, Ordering::Relaxed);
         if self.inner.outbox.try_send((channel, payload)).is_err() {
+            self.inner.stats.pending.fetch_sub(1, Ordering::Relaxed);
+            self.inner.stats.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("Redis outbox full: an event was not shared with other instances");
         }
     }
@@ -157,6 +214,7 @@ impl RedisLink {
 async fn publish_loop(
     mut connection: ConnectionManager,
     mut queued: mpsc::Receiver<(String, String)>,
+    stats: Arc<LinkStats>,
 ) {
     while let Some((channel, payload)) = queued.recv().await {
         let first_try = tokio::time::Instant::now();
@@ -166,6 +224,7 @@ async fn publish_loop(
             match sent {
                 Ok(_) => break,
                 Err(err) if first_try.elapsed() >= RETRY_FOR => {
+                    stats.dropped.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(error = %err, "could not publish an event to Redis; dropped");
                     break;
                 }
@@ -176,6 +235,7 @@ async fn publish_loop(
                 }
             }
         }
+        stats.pending.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -185,7 +245,7 @@ async fn listen_loop(
     origin: Uuid,
     hub: Arc<Hub>,
     mut requests: mpsc::UnboundedReceiver<Topic>,
-    subscribed: Arc<AtomicBool>,
+    stats: Arc<LinkStats>,
 ) {
     let mut backoff = Duration::from_millis(200);
     // Set once the first attempt is over (failed, or connected and then lost): every later
@@ -207,7 +267,7 @@ async fn listen_loop(
                         hub.deliver_everywhere(Event::LinkRestored);
                         tracing::info!("reconnected to Redis; subscriptions restored and healed");
                     }
-                    subscribed.store(true, Ordering::Relaxed);
+                    stats.subscribed.store(true, Ordering::Relaxed);
                     backoff = Duration::from_millis(200);
                     let every = Duration::from_secs(5);
                     let mut health =
@@ -223,7 +283,7 @@ async fn listen_loop(
                                 None => return,
                             },
                             message = stream.next() => match message {
-                                Some(message) => dispatch(&hub, origin, message.get_payload_bytes()),
+                                Some(message) => dispatch(&hub, &stats, origin, message.get_payload_bytes()),
                                 None => break,
                             },
                             _ = health.tick() => {
@@ -236,7 +296,7 @@ async fn listen_loop(
                         }
                     }
                 }
-                subscribed.store(false, Ordering::Relaxed);
+                stats.subscribed.store(false, Ordering::Relaxed);
                 tracing::warn!("lost the Redis subscription; reconnecting");
             }
             Err(err) => tracing::warn!(error = %err, "Redis unreachable; retrying"),
@@ -247,9 +307,13 @@ async fn listen_loop(
     }
 }
 
-fn dispatch(hub: &Hub, origin: Uuid, payload: &[u8]) {
+fn dispatch(hub: &Hub, stats: &LinkStats, origin: Uuid, payload: &[u8]) {
     match serde_json::from_slice::<Incoming>(payload) {
         Ok(incoming) if incoming.origin != origin => {
+            stats.received.fetch_add(1, Ordering::Relaxed);
+            if let Some(sent) = incoming.sent_ms {
+                stats.lag_ms.store(now_ms() - sent, Ordering::Relaxed);
+            }
             hub.deliver(incoming.topic, Delivered::new(incoming.event));
         }
         Ok(_) => {} // published here, already delivered locally

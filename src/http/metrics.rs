@@ -5,7 +5,7 @@
 use axum::{extract::State, http::header, response::IntoResponse};
 
 use super::HttpState;
-use crate::metrics::Snapshot;
+use crate::metrics::{BusSnapshot, Snapshot};
 
 pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     let app = &state.app;
@@ -14,7 +14,21 @@ pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
         sockets: state.sockets.open(),
         pool_size,
         pool_idle,
-        bus_up: app.bus.redis().map(|link| link.is_connected()),
+        bus: app.bus.redis().map(|link| {
+            let stats = link.stats();
+            BusSnapshot {
+                up: stats.subscribed(),
+                pending: stats.pending(),
+                dropped: stats.dropped(),
+                lag_ms: stats.lag_ms(),
+                received: stats.received(),
+            }
+        }),
+        filled: app
+            .bus
+            .stats()
+            .filled
+            .load(std::sync::atomic::Ordering::Relaxed),
         sql_statements: app.sql_statement_count(),
     });
     (

@@ -46,7 +46,7 @@ pub(crate) async fn spawn_pair_with(
 }
 
 /// Waits until some instance subscribed to the chat's Redis channel.
-async fn wait_for_channel(redis_url: &str, app: &TestApp, chat_id: &str) {
+pub(crate) async fn wait_for_channel(redis_url: &str, app: &TestApp, chat_id: &str) {
     let channel = format!("{}chat:{chat_id}", app.state.config.redis_prefix);
     let client = redis::Client::open(redis_url).unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);

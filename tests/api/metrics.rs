@@ -100,3 +100,40 @@ async fn metrics_count_operations_sockets_deliveries_and_uploads() {
         size
     );
 }
+
+/// Two instances on PostgreSQL + Redis: what crosses the bus shows on the receiving side, and
+/// a message acknowledged just before its instance stops still reaches the other instance's
+/// subscriber (the draining instance flushes its queue to Redis before it exits).
+#[tokio::test]
+async fn the_bus_link_is_measured_and_flushed_on_stop() {
+    let Some(redis_url) = crate::cluster::services() else {
+        return;
+    };
+    let (a, b, _dirs) = crate::cluster::spawn_pair_with(&redis_url, |_| {}).await;
+    let ana = a.register("bus_ana").await;
+    let ben = a.register("bus_ben").await;
+    let group = create_group(&a, &ana.token, "across", &["bus_ben"]).await;
+    let mut ws = subscribe_chat(&a, &ben.token, &group).await;
+    crate::cluster::wait_for_channel(&redis_url, &a, &group).await;
+    let login = b.login("bus_ana", crate::helpers::PASSWORD).await;
+    let token_b = login["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    send(&b, &token_b, &group, "first").await;
+    assert_eq!(crate::cluster::next_message(&mut ws).await, "first");
+    let seen = scrape(&a).await;
+    assert_eq!(sample(&seen, "goftgu_bus_link_up"), 1.0, "{seen}");
+    assert!(
+        sample(&seen, "goftgu_bus_received_events_total") >= 1.0,
+        "{seen}"
+    );
+    assert!(seen.contains("goftgu_bus_lag_seconds "), "{seen}");
+    assert_eq!(sample(&seen, "goftgu_bus_dropped_events_total"), 0.0);
+
+    // Acknowledged, then the instance stops at once.
+    send(&b, &token_b, &group, "last words").await;
+    b.stop().await;
+    assert_eq!(crate::cluster::next_message(&mut ws).await, "last words");
+}
