@@ -43,8 +43,13 @@ pub enum Feed {
     Event(Arc<Delivered>),
     /// Events were lost that the feed could not replay (`gap` says which kinds): the client
     /// re-fetches them. `missed` counts the events dropped from the ring (0: unknown, as after
-    /// the Redis link came back).
-    Resync { missed: u64, gap: Gap },
+    /// the Redis link came back). `chat_id` names the chat concerned; `None`: possibly every
+    /// chat the feed follows (a lag or a restored link on a user's own topic).
+    Resync {
+        missed: u64,
+        gap: Gap,
+        chat_id: Option<Uuid>,
+    },
 }
 
 impl Feed {
@@ -272,6 +277,7 @@ impl<S: Store> Following<S> {
                         Feed::Resync {
                             missed: 0,
                             gap: Gap::Others,
+                            chat_id: None,
                         }
                     }
                     Arrival::Event(event) => {
@@ -283,6 +289,7 @@ impl<S: Store> Following<S> {
                         Feed::Resync {
                             missed,
                             gap: Gap::Others,
+                            chat_id: None,
                         }
                     }
                 };
@@ -372,8 +379,15 @@ mod tests {
         }
         let mut events = Box::pin(events);
         match events.next().await {
-            Some(Feed::Resync { missed, gap }) => {
-                assert_eq!((missed, gap), (overflow as u64, Gap::Others))
+            Some(Feed::Resync {
+                missed,
+                gap,
+                chat_id,
+            }) => {
+                assert_eq!(
+                    (missed, gap, chat_id),
+                    (overflow as u64, Gap::Others, Some(chat))
+                )
             }
             other => panic!("expected Resync first, got {other:?}"),
         }

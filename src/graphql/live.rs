@@ -103,10 +103,14 @@ impl LiveSubscription {
 fn chat_event(item: Feed, metrics: &Metrics) -> future::Ready<Option<ChatEvent>> {
     future::ready(match item {
         Feed::Event(delivered) => ChatEvent::from_delivered(&delivered),
-        Feed::Resync { missed, gap } => {
+        Feed::Resync {
+            missed,
+            gap,
+            chat_id,
+        } => {
             metrics.resyncs.inc();
             metrics.dropped.inc_by(missed);
-            Some(ChatEvent::resync(missed, gap))
+            Some(ChatEvent::resync(missed, gap, chat_id))
         }
     })
 }

@@ -714,7 +714,7 @@ fn subscription_in_process(
     };
     let query = "subscription($c: ID!) { chatEvents(chatId: $c) { __typename
         ... on MessageCreated { cursor message { content } }
-        ... on ResyncRequired { missed reason } } }";
+        ... on ResyncRequired { chatId missed reason } } }";
     let request = async_graphql::Request::new(query)
         .variables(async_graphql::Variables::from_json(json!({ "c": chat_id })))
         .data(goftgu::auth::AuthState::Authenticated(viewer));
@@ -770,6 +770,7 @@ async fn a_subscriber_that_falls_behind_the_ring_still_gets_every_message_once_i
             }
             "ResyncRequired" => {
                 assert!(event["missed"].as_u64().unwrap() > 0, "{event}");
+                assert_eq!(event["chatId"], chat.as_str(), "the notice names its chat");
                 assert!(
                     contents.is_empty() || contents.len() == burst,
                     "the notice follows the filled messages and precedes nothing missing: {event}"
@@ -790,6 +791,7 @@ async fn a_subscriber_that_falls_behind_the_ring_still_gets_every_message_once_i
             .unwrap();
         let event = response.data.into_json().unwrap()["chatEvents"].clone();
         assert_eq!(event["__typename"], "ResyncRequired", "{event}");
+        assert_eq!(event["chatId"], chat.as_str(), "the notice names its chat");
         resyncs += 1;
     }
     assert_eq!(resyncs, 1);

@@ -207,6 +207,7 @@ impl ChatLine {
             healed.items.push(Feed::Resync {
                 missed,
                 gap: Gap::Others,
+                chat_id: Some(self.chat_id),
             });
         }
         healed
@@ -230,6 +231,7 @@ impl ChatLine {
                 healed.items.push(Feed::Resync {
                     missed,
                     gap: Gap::Messages,
+                    chat_id: Some(self.chat_id),
                 });
                 self.last = Some(upto);
             }
@@ -240,6 +242,7 @@ impl ChatLine {
                 healed.items.push(Feed::Resync {
                     missed: 0,
                     gap: Gap::Messages,
+                    chat_id: Some(self.chat_id),
                 });
             }
         }

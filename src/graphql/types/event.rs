@@ -139,7 +139,7 @@ impl ChatEvent {
     }
 
     /// The notice sent where events were lost that the subscription could not replay.
-    pub fn resync(missed: u64, gap: Gap) -> Self {
+    pub fn resync(missed: u64, gap: Gap, chat_id: Option<Uuid>) -> Self {
         let reason = match gap {
             Gap::Others => {
                 "events other than new messages may have been lost (the subscription fell behind or the link between servers was interrupted); the missed messages were delivered in order before this notice; re-fetch what else you show (reactions, read markers, members, edits and deletions, typing)"
@@ -149,6 +149,7 @@ impl ChatEvent {
             }
         };
         Self::ResyncRequired(ResyncRequired {
+            chat_id: chat_id.map(|id| ID(id.to_string())),
             missed,
             reason: reason.into(),
         })
@@ -367,6 +368,9 @@ pub struct RemovedFromChat {
 /// the reason says otherwise.
 #[derive(SimpleObject)]
 pub struct ResyncRequired {
+    /// The chat whose events were lost; null when they may concern every chat this
+    /// subscription follows (`myEvents` after a lag or an interrupted link between servers).
+    pub chat_id: Option<ID>,
     /// How many events were dropped (0 when unknown, as after the link between servers was
     /// interrupted).
     pub missed: u64,
