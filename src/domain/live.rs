@@ -9,7 +9,7 @@
 mod gapfill;
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     sync::Arc,
 };
 
@@ -271,29 +271,23 @@ impl<S: Store> Following<S> {
         let chat_id = match topic {
             Topic::Chat(chat_id) => chat_id,
             _ => {
-                let feed = match arrival {
-                    Arrival::Event(event) if matches!(event.event, Event::LinkRestored) => {
-                        self.store.count(0, 1);
-                        Feed::Resync {
-                            missed: 0,
-                            gap: Gap::Others,
-                            chat_id: None,
-                        }
-                    }
+                let missed = match arrival {
+                    Arrival::Event(event) if matches!(event.event, Event::LinkRestored) => 0,
                     Arrival::Event(event) => {
                         self.update(&event);
-                        Feed::Event(event)
+                        self.pending.push_back(Feed::Event(event));
+                        return;
                     }
-                    Arrival::Lagged(missed) => {
-                        self.store.count(0, 1);
-                        Feed::Resync {
-                            missed,
-                            gap: Gap::Others,
-                            chat_id: None,
-                        }
-                    }
+                    Arrival::Lagged(missed) => missed,
                 };
-                self.pending.push_back(feed);
+                // Being added to or removed from a chat may be among what was lost.
+                self.reconcile().await;
+                self.store.count(0, 1);
+                self.pending.push_back(Feed::Resync {
+                    missed,
+                    gap: Gap::Others,
+                    chat_id: None,
+                });
                 return;
             }
         };
@@ -309,6 +303,40 @@ impl<S: Store> Following<S> {
                 self.update(event);
             }
             self.pending.push_back(item);
+        }
+    }
+
+    /// Brings the chats followed in line with the viewer's memberships as the database has them,
+    /// announcing each difference as the `AddedToChat` / `RemovedFromChat` that was lost.
+    async fn reconcile(&mut self) {
+        let Some(chats) = self.store.my_chats().await else {
+            return;
+        };
+        let me = self.me;
+        let now: HashSet<Uuid> = chats.iter().map(|(chat, _)| *chat).collect();
+        for (chat_id, last) in chats {
+            if !self.lines.contains_key(&chat_id) {
+                self.follow(Topic::Chat(chat_id), Some(last));
+                let added = Event::AddedToChat {
+                    chat_id,
+                    user_id: me,
+                };
+                self.pending.push_back(Feed::Event(Delivered::new(added)));
+            }
+        }
+        let left: Vec<Uuid> = self
+            .lines
+            .keys()
+            .filter(|chat| !now.contains(chat))
+            .copied()
+            .collect();
+        for chat_id in left {
+            self.unfollow(chat_id);
+            let removed = Event::RemovedFromChat {
+                chat_id,
+                user_id: me,
+            };
+            self.pending.push_back(Feed::Event(Delivered::new(removed)));
         }
     }
 
@@ -465,6 +493,59 @@ mod tests {
         assert!(
             events.next().now_or_never().is_none(),
             "nothing else arrived"
+        );
+    }
+
+    /// Memberships as the database has them after an outage, and no messages.
+    struct Members(Vec<(Uuid, i64)>);
+
+    impl Store for Members {
+        fn fill(
+            &self,
+            chat_id: Uuid,
+            after: Option<i64>,
+            upto: Option<i64>,
+        ) -> futures_util::future::BoxFuture<'_, gapfill::Filled> {
+            NoMessages.fill(chat_id, after, upto)
+        }
+
+        fn my_chats(&self) -> futures_util::future::BoxFuture<'_, Option<Vec<(Uuid, i64)>>> {
+            Box::pin(std::future::ready(Some(self.0.clone())))
+        }
+    }
+
+    #[tokio::test]
+    async fn after_a_restored_link_my_feed_catches_up_on_chats_joined_and_left() {
+        let bus = Bus::local();
+        let (kept, joined, left, me) = (
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+        );
+        // The database says: still in `kept`, added to `joined` while the link was down, and
+        // no longer in `left`.
+        let mut following = Following::new(bus.clone(), Members(vec![(kept, 3), (joined, 7)]), me);
+        following.follow(Topic::User(me), None);
+        following.follow(Topic::Chat(kept), Some(3));
+        following.follow(Topic::Chat(left), Some(5));
+        let mut events = Box::pin(following.into_feed());
+        bus.publish(Topic::User(me), Event::LinkRestored).await;
+        assert!(
+            matches!(event(events.next().await), Event::AddedToChat { chat_id, user_id } if chat_id == joined && user_id == me)
+        );
+        assert!(
+            matches!(event(events.next().await), Event::RemovedFromChat { chat_id, user_id } if chat_id == left && user_id == me)
+        );
+        assert!(matches!(
+            events.next().await,
+            Some(Feed::Resync { chat_id: None, .. })
+        ));
+        // The chat joined is followed from now on, the chat left is not.
+        bus.publish(Topic::Chat(left), deleted(left)).await;
+        bus.publish(Topic::Chat(joined), deleted(joined)).await;
+        assert!(
+            matches!(event(events.next().await), Event::MessageDeleted { chat_id, .. } if chat_id == joined)
         );
     }
 }

@@ -18,6 +18,7 @@ use crate::{
     domain::{
         Viewer,
         access::{Need, chat_access},
+        accounts,
     },
     entity::{chat, message},
     error::{AppError, AppResult},
@@ -62,6 +63,13 @@ pub(super) trait Store: Send + Sync + 'static {
 
     /// Counts what was filled and signalled (for operators).
     fn count(&self, _filled: u64, _resyncs: u64) {}
+
+    /// The chats the viewer belongs to now, with each one's last `seq` (`None`: unknown, keep
+    /// following what is followed): after a lag or a restored link a `myEvents` feed re-reads
+    /// them, since being added to or removed from a chat may have been lost.
+    fn my_chats(&self) -> BoxFuture<'_, Option<Vec<(Uuid, i64)>>> {
+        Box::pin(std::future::ready(None))
+    }
 }
 
 /// The database, read as `viewer`.
@@ -86,6 +94,22 @@ impl Store for Db {
 
     fn count(&self, filled: u64, resyncs: u64) {
         self.app.bus.stats().count(filled, resyncs);
+    }
+
+    fn my_chats(&self) -> BoxFuture<'_, Option<Vec<(Uuid, i64)>>> {
+        Box::pin(async move {
+            let read = async {
+                let chats = accounts::chat_ids(&self.app, self.viewer.user_id).await?;
+                last_seqs(&self.app, &chats).await
+            };
+            match read.await {
+                Ok(chats) => Some(chats),
+                Err(err) => {
+                    err.log();
+                    None
+                }
+            }
+        })
     }
 }
 
