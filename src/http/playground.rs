@@ -121,30 +121,42 @@ const ASSET_HOST: &str = "https://unpkg.com";
 pub fn response() -> Response {
     static POLICY: OnceLock<String> = OnceLock::new();
     let policy = POLICY.get_or_init(|| content_security_policy(page()));
+    with_policy(page(), policy)
+}
+
+/// A playground page with its policy and the headers every playground page sends (no referrer,
+/// no framing, no sniffing, revalidated on each load).
+pub(super) fn with_policy(page: &'static str, policy: &str) -> Response {
     (
         [
-            (header::CONTENT_SECURITY_POLICY, policy.as_str()),
+            (header::CONTENT_SECURITY_POLICY, policy),
             (header::REFERRER_POLICY, "no-referrer"),
             (header::X_FRAME_OPTIONS, "DENY"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        Html(page()),
+        Html(page),
     )
         .into_response()
 }
 
-/// Scripts: the asset host and the page's inline scripts by their SHA-256, nothing else.
-fn content_security_policy(page: &str) -> String {
-    let hashes: Vec<String> = inline_scripts(page)
-        .map(|script| {
-            let digest = sha2::Sha256::digest(script.as_bytes());
+/// `'sha256-…'` (base64) of each inline `<tag>` element's body, for a content security policy.
+pub(super) fn inline_hashes(page: &str, tag: &str) -> Vec<String> {
+    inline_elements(page, tag)
+        .into_iter()
+        .map(|body| {
+            let digest = sha2::Sha256::digest(body.as_bytes());
             format!(
                 "'sha256-{}'",
                 base64::engine::general_purpose::STANDARD.encode(digest)
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Scripts: the asset host and the page's inline scripts by their SHA-256, nothing else.
+fn content_security_policy(page: &str) -> String {
+    let hashes = inline_hashes(page, "script");
     format!(
         "default-src 'none'; script-src {ASSET_HOST} {}; style-src {ASSET_HOST} 'unsafe-inline'; \
          img-src 'self' data: {ASSET_HOST}; font-src {ASSET_HOST} data:; connect-src 'self'; \
@@ -153,11 +165,13 @@ fn content_security_policy(page: &str) -> String {
     )
 }
 
-/// The bodies of `<script>` elements without a `src`.
-fn inline_scripts(page: &str) -> impl Iterator<Item = &str> {
-    page.split("<script>")
+/// The bodies of the `<tag>` elements written exactly so (a `<script src=…>` is not one).
+fn inline_elements<'p>(page: &'p str, tag: &str) -> Vec<&'p str> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    page.split(open.as_str())
         .skip(1)
-        .filter_map(|rest| rest.split_once("</script>").map(|(body, _)| body))
+        .filter_map(|rest| rest.split_once(close.as_str()).map(|(body, _)| body))
+        .collect()
 }
 
 #[cfg(test)]
@@ -167,7 +181,7 @@ mod tests {
     #[test]
     fn the_policy_names_the_inline_script_by_hash() {
         let page = "<script src=\"x\"></script><script>alert(1)</script>";
-        assert_eq!(inline_scripts(page).collect::<Vec<_>>(), ["alert(1)"]);
+        assert_eq!(inline_elements(page, "script"), ["alert(1)"]);
         let policy = content_security_policy(page);
         // sha256("alert(1)") in base64.
         assert!(

@@ -6,13 +6,10 @@ use std::sync::OnceLock;
 
 use axum::{
     extract::State,
-    http::header,
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
-use base64::Engine;
-use sha2::Digest;
 
-use super::HttpState;
+use super::{HttpState, playground};
 use crate::error::AppError;
 
 const PAGE: &str = include_str!("../../playground/voice.html");
@@ -25,17 +22,7 @@ pub async fn page(State(state): State<HttpState>) -> Response {
     }
     static POLICY: OnceLock<String> = OnceLock::new();
     let policy = POLICY.get_or_init(|| content_security_policy(PAGE));
-    (
-        [
-            (header::CONTENT_SECURITY_POLICY, policy.as_str()),
-            (header::REFERRER_POLICY, "no-referrer"),
-            (header::X_FRAME_OPTIONS, "DENY"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        Html(PAGE),
-    )
-        .into_response()
+    playground::with_policy(PAGE, policy)
 }
 
 /// Only the page's own inline script and style (by hash) and this server; media comes from the
@@ -49,21 +36,9 @@ fn content_security_policy(page: &str) -> String {
     )
 }
 
-/// `'sha256-…'` of each inline `<tag>` element's body (those written exactly `<tag>`).
+/// The sources of the page's inline `<tag>` elements, `'none'` when it has none.
 fn hashes(page: &str, tag: &str) -> String {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    let hashes: Vec<String> = page
-        .split(open.as_str())
-        .skip(1)
-        .filter_map(|rest| rest.split_once(close.as_str()).map(|(body, _)| body))
-        .map(|body| {
-            let digest = sha2::Sha256::digest(body.as_bytes());
-            format!(
-                "'sha256-{}'",
-                base64::engine::general_purpose::STANDARD.encode(digest)
-            )
-        })
-        .collect();
+    let hashes = playground::inline_hashes(page, tag);
     if hashes.is_empty() {
         "'none'".into()
     } else {
