@@ -107,6 +107,22 @@ pub async fn chat_access(
     Ok(ChatAccess { chat, membership })
 }
 
+/// `chat_access` for what only rooms have (a player, voice): any other chat is refused with
+/// `BAD_USER_INPUT` on `roomId`, saying `only_rooms`.
+pub async fn room_access(
+    app: &AppState,
+    viewer: &Viewer,
+    room_id: Uuid,
+    need: Need,
+    only_rooms: &str,
+) -> AppResult<ChatAccess> {
+    let access = chat_access(app, viewer, room_id, need).await?;
+    if access.chat.kind != ChatKind::Room {
+        return Err(AppError::bad_input("roomId", only_rooms));
+    }
+    Ok(access)
+}
+
 /// chats → chat_members, joined on the chat and on `user`: at most one row per chat.
 fn membership_of(user: Uuid) -> RelationDef {
     let member_to_chat: RelationDef = chat_member::Entity::belongs_to(chat::Entity)

@@ -14,11 +14,11 @@ use uuid::Uuid;
 
 use super::{
     Outbox, Viewer,
-    access::{ChatAccess, Need, chat_access},
+    access::{self, ChatAccess, Need},
     in_transaction,
 };
 use crate::{
-    entity::{chat::ChatKind, room_playback, room_queue, track},
+    entity::{room_playback, room_queue, track},
     error::{AppError, AppResult},
     events::{Event, PlaybackReason, Topic},
     state::AppState,
@@ -53,21 +53,21 @@ pub fn length_ms(track: &track::Model) -> Option<i64> {
     track.duration_ms.filter(|l| *l > 0)
 }
 
-/// The room and the caller's membership, checking `need`: NOT_FOUND for chats that are not rooms.
+/// The room and the caller's membership, checking `need`; other chats have no player.
 async fn room_access(
     app: &AppState,
     viewer: &Viewer,
     room_id: Uuid,
     need: Need,
 ) -> AppResult<ChatAccess> {
-    let access = chat_access(app, viewer, room_id, need).await?;
-    if access.chat.kind != ChatKind::Room {
-        return Err(AppError::bad_input(
-            "roomId",
-            "only rooms have a player and a queue",
-        ));
-    }
-    Ok(access)
+    access::room_access(
+        app,
+        viewer,
+        room_id,
+        need,
+        "only rooms have a player and a queue",
+    )
+    .await
 }
 
 /// A track that belongs to the room.

@@ -14,10 +14,10 @@ use uuid::Uuid;
 
 use super::{
     Outbox, Viewer,
-    access::{ChatAccess, Need, chat_access},
+    access::{self, ChatAccess, Need},
 };
 use crate::{
-    entity::{chat::ChatKind, voice_participant},
+    entity::voice_participant,
     error::{AppError, AppResult},
     events::{Event, Topic},
     state::AppState,
@@ -26,14 +26,14 @@ use crate::{
 /// The room a voice operation is about, with the caller's membership, once `need` is met; a
 /// group or direct chat is refused (voice is for rooms).
 async fn room(app: &AppState, viewer: &Viewer, room_id: Uuid, need: Need) -> AppResult<ChatAccess> {
-    let access = chat_access(app, viewer, room_id, need).await?;
-    if access.chat.kind != ChatKind::Room {
-        return Err(AppError::bad_input(
-            "roomId",
-            "voice is available in rooms only",
-        ));
-    }
-    Ok(access)
+    access::room_access(
+        app,
+        viewer,
+        room_id,
+        need,
+        "voice is available in rooms only",
+    )
+    .await
 }
 
 /// `user`'s seat in the room's voice, if they hold one.
