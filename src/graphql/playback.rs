@@ -100,9 +100,7 @@ impl PlaybackMutation {
     ) -> async_graphql::Result<QueueEntry> {
         let room = parse_id("roomId", &room_id)?;
         let track = parse_id("trackId", &track_id)?;
-        let entry = playback::enqueue(ctx.app(), ctx.viewer()?, room, track).await?;
-        let queue = playback::queue(ctx.app(), ctx.viewer()?, room).await?;
-        let index = queue.iter().position(|e| e.id == entry.id).unwrap_or(0);
+        let (entry, index) = playback::enqueue(ctx.app(), ctx.viewer()?, room, track).await?;
         Ok(QueueEntry {
             entry,
             index,

@@ -8,7 +8,8 @@ pub mod clock;
 mod queue;
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::OnConflict,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select, Set,
+    sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -87,14 +88,17 @@ async fn load(db: &impl ConnectionTrait, room_id: Uuid) -> AppResult<State> {
         .unwrap_or_else(|| clock::idle(room_id, clock::now())))
 }
 
-/// The queue, first to play first.
-async fn entries(db: &impl ConnectionTrait, room_id: Uuid) -> AppResult<Vec<room_queue::Model>> {
-    Ok(room_queue::Entity::find()
+/// A room's queue entries, first to play first.
+fn in_order(room_id: Uuid) -> Select<room_queue::Entity> {
+    room_queue::Entity::find()
         .filter(room_queue::Column::ChatId.eq(room_id))
         .order_by_asc(room_queue::Column::Position)
         .order_by_asc(room_queue::Column::Id)
-        .all(db)
-        .await?)
+}
+
+/// The queue, first to play first.
+async fn entries(db: &impl ConnectionTrait, room_id: Uuid) -> AppResult<Vec<room_queue::Model>> {
+    Ok(in_order(room_id).all(db).await?)
 }
 
 /// Stores `next` if the room's state is still `prev`; false when another writer changed it
@@ -149,13 +153,7 @@ async fn head(
     db: &impl ConnectionTrait,
     room_id: Uuid,
 ) -> AppResult<Option<(room_queue::Model, Option<i64>)>> {
-    let Some(entry) = room_queue::Entity::find()
-        .filter(room_queue::Column::ChatId.eq(room_id))
-        .order_by_asc(room_queue::Column::Position)
-        .order_by_asc(room_queue::Column::Id)
-        .one(db)
-        .await?
-    else {
+    let Some(entry) = in_order(room_id).one(db).await? else {
         return Ok(None);
     };
     let length = track::Entity::find_by_id(entry.track_id)
@@ -217,13 +215,16 @@ async fn apply(
 ) -> AppResult<Option<(State, PlaybackReason, Option<Uuid>)>> {
     let at = clock::now();
     let room_id = prev.chat_id;
-    let current_length = match prev.track_id {
-        Some(id) => track::Entity::find_by_id(id)
+    // The loaded track's length, for the controls that keep it.
+    let current_length = async || -> AppResult<Option<i64>> {
+        let Some(id) = prev.track_id else {
+            return Ok(None);
+        };
+        Ok(track::Entity::find_by_id(id)
             .one(db)
             .await?
             .as_ref()
-            .and_then(length_ms),
-        None => None,
+            .and_then(length_ms))
     };
     let position = |field: &str, position_ms: i64, length: Option<i64>| {
         if position_ms < 0 || length.is_some_and(|l| position_ms > l) {
@@ -248,18 +249,20 @@ async fn apply(
         }
         Control::Pause => {
             prev.track_id.ok_or_else(nothing)?;
-            prev.is_playing.then(|| {
-                (
-                    clock::paused(prev, current_length, at),
+            if prev.is_playing {
+                Some((
+                    clock::paused(prev, current_length().await?, at),
                     PlaybackReason::Paused,
                     None,
-                )
-            })
+                ))
+            } else {
+                None
+            }
         }
         Control::Resume => match prev.track_id {
             Some(_) if prev.is_playing => None,
             Some(track) => Some((
-                clock::playing(prev, track, current_length, prev.position_ms, at),
+                clock::playing(prev, track, current_length().await?, prev.position_ms, at),
                 PlaybackReason::Resumed,
                 None,
             )),
@@ -276,9 +279,10 @@ async fn apply(
         },
         Control::Seek { position_ms } => {
             prev.track_id.ok_or_else(nothing)?;
-            let position_ms = position("positionMs", position_ms, current_length)?;
+            let length = current_length().await?;
+            let position_ms = position("positionMs", position_ms, length)?;
             Some((
-                clock::seeked(prev, current_length, position_ms, at),
+                clock::seeked(prev, length, position_ms, at),
                 PlaybackReason::Seeked,
                 None,
             ))
@@ -292,20 +296,4 @@ async fn apply(
             None => (clock::stopped(prev, at), PlaybackReason::Skipped, None),
         }),
     })
-}
-
-/// The state of a room the caller may read.
-pub async fn now_playing(app: &AppState, viewer: &Viewer, room_id: Uuid) -> AppResult<State> {
-    room_access(app, viewer, room_id, Need::Read).await?;
-    load(&app.db, room_id).await
-}
-
-/// The queue of a room the caller may read.
-pub async fn queue(
-    app: &AppState,
-    viewer: &Viewer,
-    room_id: Uuid,
-) -> AppResult<Vec<room_queue::Model>> {
-    room_access(app, viewer, room_id, Need::Read).await?;
-    entries(&app.db, room_id).await
 }

@@ -20,14 +20,14 @@ fn is_admin(access: &ChatAccess) -> bool {
     access.role().is_some_and(|r| r.is_admin())
 }
 
-/// Adds a track of the room to the end of its queue.
+/// Adds a track of the room to the end of its queue; the entry and its index in the queue.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id, room = %room_id, track = %track_id))]
 pub async fn enqueue(
     app: &AppState,
     viewer: &Viewer,
     room_id: Uuid,
     track_id: Uuid,
-) -> AppResult<room_queue::Model> {
+) -> AppResult<(room_queue::Model, usize)> {
     let access = room_access(app, viewer, room_id, Need::Member).await?;
     if !is_admin(&access) && !access.chat.anyone_can_enqueue {
         return Err(AppError::Forbidden(
@@ -57,7 +57,7 @@ pub async fn enqueue(
             .await?;
             let state = load(txn, room_id).await?;
             announce(outbox, &state, PlaybackReason::QueueChanged, Some(by));
-            Ok(entry)
+            Ok((entry, queue.len()))
         })
     })
     .await
