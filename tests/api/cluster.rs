@@ -48,13 +48,18 @@ pub(crate) async fn spawn_pair_with(
 /// Waits until some instance subscribed to the chat's Redis channel.
 pub(crate) async fn wait_for_channel(redis_url: &str, app: &TestApp, chat_id: &str) {
     let channel = format!("{}chat:{chat_id}", app.state.config.redis_prefix);
+    wait_for_subscriber(redis_url, &channel).await;
+}
+
+/// Waits until some instance subscribed to `channel` in Redis (within 15 s).
+pub(crate) async fn wait_for_subscriber(redis_url: &str, channel: &str) {
     let client = redis::Client::open(redis_url).unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
             let counts: redis::RedisResult<(String, i64)> = redis::cmd("PUBSUB")
                 .arg("NUMSUB")
-                .arg(&channel)
+                .arg(channel)
                 .query_async(&mut conn)
                 .await;
             if counts.is_ok_and(|(_, n)| n > 0) {
@@ -320,22 +325,7 @@ async fn logging_out_on_one_instance_closes_the_sessions_socket_on_another() {
     assert!(matches!(ack, WsEvent::Json(ref v) if v["type"] == "connection_ack"));
     // A's socket follows its user's channel; wait until Redis knows.
     let channel = format!("{}user:{}", a.state.config.redis_prefix, alice.id);
-    let client = redis::Client::open(redis_url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, n): (String, i64) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(&channel)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if n > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "A never subscribed to {channel}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_subscriber(&redis_url, &channel).await;
     b.gql_ok(Some(&alice.token), "mutation { logout }", json!({}))
         .await;
     loop {

@@ -4,7 +4,7 @@
 //! `chatEvents` and `myEvents`, the grace period after the last socket closes, `iceServers`
 //! with coturn's shared-secret credentials and, on PostgreSQL + Redis, a signal and the grace
 //! period across two instances.
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -723,22 +723,7 @@ async fn spawn_pair(
 /// Waits until some instance subscribed to `user`'s voice channel in Redis.
 async fn wait_for_voice_channel(redis_url: &str, app: &TestApp, user: &TestUser) {
     let channel = format!("{}voice:{}", app.state.config.redis_prefix, user.id);
-    let client = redis::Client::open(redis_url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (_, n): (String, i64) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(&channel)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        if n > 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "nobody subscribed to {channel}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::cluster::wait_for_subscriber(redis_url, &channel).await;
 }
 
 async fn login_on(app: &TestApp, user: &TestUser) -> TestUser {
