@@ -3,6 +3,7 @@
 //! position at that time, so every client (however late it joined) plays the same spot.
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::{Track, User};
 use crate::{
@@ -29,16 +30,40 @@ impl Playback {
     }
 
     async fn loaded_track(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Track>> {
-        let Some(id) = self.state.track_id else {
-            return Ok(None);
-        };
-        Ok(self
-            .source
-            .loader(ctx)
-            .load_one(TrackId(id))
-            .await?
-            .map(|(t, f)| Track(t, f)))
+        load_track(ctx, &self.source, self.state.track_id).await
     }
+}
+
+/// A track with its file, if `id` is given and the track still exists.
+async fn load_track(
+    ctx: &Context<'_>,
+    source: &Source,
+    id: Option<Uuid>,
+) -> async_graphql::Result<Option<Track>> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(source
+        .loader(ctx)
+        .load_one(TrackId(id))
+        .await?
+        .map(|(t, f)| Track(t, f)))
+}
+
+/// A user, if `id` is given and the account still exists.
+async fn load_user(
+    ctx: &Context<'_>,
+    source: &Source,
+    id: Option<Uuid>,
+) -> async_graphql::Result<Option<User>> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(source
+        .loader(ctx)
+        .load_one(UserId(id))
+        .await?
+        .map(User::new))
 }
 
 /// What a room is playing: a track, playing or paused, at a position. While playing, the
@@ -93,15 +118,7 @@ impl Playback {
 
     /// Who changed it last (null when it advanced by itself).
     async fn changed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let Some(id) = self.state.changed_by else {
-            return Ok(None);
-        };
-        Ok(self
-            .source
-            .loader(ctx)
-            .load_one(UserId(id))
-            .await?
-            .map(User::new))
+        load_user(ctx, &self.source, self.state.changed_by).await
     }
 
     /// Increases with every change; a client can ignore states older than one it has.
@@ -147,25 +164,12 @@ impl QueueEntry {
 
     /// The track (null if it was deleted since this was rendered).
     async fn track(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Track>> {
-        Ok(self
-            .source
-            .loader(ctx)
-            .load_one(TrackId(self.entry.track_id))
-            .await?
-            .map(|(t, f)| Track(t, f)))
+        load_track(ctx, &self.source, Some(self.entry.track_id)).await
     }
 
     /// Who added it.
     async fn added_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let Some(id) = self.entry.added_by else {
-            return Ok(None);
-        };
-        Ok(self
-            .source
-            .loader(ctx)
-            .load_one(UserId(id))
-            .await?
-            .map(User::new))
+        load_user(ctx, &self.source, self.entry.added_by).await
     }
 
     /// When it was added.
