@@ -152,6 +152,9 @@ cmd_up() {
 
   start_s3
 
+  # nginx's port is chosen first: it is the public address every link names.
+  local listen=${CLUSTER_PORT:-$(free_port)}
+
   # The settings every instance shares: what env.example lists for a real deployment.
   umask 077
   cat >"$RUN/cluster.env" <<EOF
@@ -167,6 +170,7 @@ GOFTGU_S3_SECRET_ACCESS_KEY=testing
 GOFTGU_S3_PREFIX=cluster/
 GOFTGU_TRUSTED_PROXIES=127.0.0.1
 GOFTGU_HOST=127.0.0.1
+GOFTGU_PUBLIC_URL=http://127.0.0.1:$listen
 GOFTGU_DRAIN_SECONDS=$GOFTGU_DRAIN_SECONDS
 GOFTGU_LOG_FORMAT=text
 EOF
@@ -184,7 +188,6 @@ EOF
       { show_log "$RUN/$name.log"; die "instance $name did not become ready"; }
   done
 
-  local listen=${CLUSTER_PORT:-$(free_port)}
   render_nginx "$listen" "${ports[@]}"
   nginx -t -q -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" -e "$RUN/nginx/error.log" ||
     die "nginx refused the rendered config $RUN/nginx/nginx.conf"

@@ -203,8 +203,9 @@ def upload_and_download(token):
     step(f"uploaded {len(content)} bytes via POST /api/upload (answered by {served_by(headers)}): {uploaded['url'][:40]}…")
 
     served = set()
-    signed = uploaded["url"]
-    check(signed.startswith("/files/"), f"unexpected url {signed}")
+    # Links are absolute, on the public address (nginx's), so they work from any origin.
+    check(uploaded["url"].startswith(BASE + "/files/"), f"unexpected url {uploaded['url']}")
+    signed = uploaded["url"][len(BASE):]
     for i in range(4):
         # Alternately the signed link (no token) and the plain path with a token.
         if i % 2 == 0:

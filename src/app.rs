@@ -44,6 +44,7 @@ impl AppState {
             );
         }
         let sql_statements = Arc::new(AtomicU64::new(0));
+        let is_sqlite = config.is_sqlite();
         let metrics = Arc::new(Metrics::default());
         let db = db::connect(&config, sql_statements.clone(), metrics.sql_seconds.clone()).await?;
         let dummy = uuid::Uuid::new_v4().to_string();
@@ -73,6 +74,7 @@ impl AppState {
             None => Bus::local(),
         };
         let limits = Arc::new(Limits::new(&config, bus.redis()));
+        let sessions = Arc::new(crate::domain::session_cache::SessionCache::new(bus.redis()));
         let drain = Drain::new(std::time::Duration::from_secs(config.drain_seconds));
         let state = Self {
             db,
@@ -91,6 +93,8 @@ impl AppState {
             limits,
             drain,
             metrics,
+            sessions,
+            sqlite_writes: is_sqlite.then(Arc::default),
         };
         Ok(state)
     }
@@ -154,11 +158,20 @@ pub struct Application {
 impl Application {
     /// Builds the state and binds the listener (port 0 picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let addr = config.listen_addr();
+        let mut config = config;
+        // Bound first: the links the server hands out name the port it really serves on.
+        let listener = TcpListener::bind(config.listen_addr()).await?;
+        if config.public_url.is_none() && config.host.is_unspecified() {
+            tracing::warn!(
+                "GOFTGU_PUBLIC_URL is not set: links are made for localhost; set it to the \
+                 address clients use (the proxy's, the domain's)"
+            );
+        }
+        config.serve_on(listener.local_addr()?);
         let state = AppState::new(config).await?;
-        let schema = graphql::build_schema(state.clone());
-        let router = http::router(state.clone(), schema);
-        let listener = TcpListener::bind(addr).await?;
+        let documents = Arc::new(graphql::documents::DocumentCache::new(&state.metrics));
+        let schema = graphql::build_schema(state.clone(), documents.clone());
+        let router = http::router(state.clone(), schema, documents);
         let tasks = BackgroundTasks::start(state.clone());
         Ok(Self {
             listener,

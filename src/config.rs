@@ -16,6 +16,23 @@ pub struct Config {
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
 
+    /// The server's public base URL (`https://chat.example.com`, or the proxy's address), put in
+    /// front of every link it hands out (files, avatars, tracks) so they work from any origin;
+    /// default: the address it listens on.
+    #[arg(long, env = "GOFTGU_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Origins allowed to call the API from a browser (comma-separated, e.g.
+    /// `https://app.example.com`); default `*`, any origin (identity travels in bearer tokens,
+    /// never in cookies).
+    #[arg(
+        long,
+        env = "GOFTGU_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
+    pub cors_origins: Vec<String>,
+
     /// Directory for the embedded database, the generated JWT secret and uploads.
     #[arg(long, env = "GOFTGU_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
@@ -86,6 +103,12 @@ pub struct Config {
     #[arg(long, env = "GOFTGU_MIN_BODY_BYTES_PER_SECOND", default_value_t = 1024)]
     pub min_body_bytes_per_second: u64,
 
+    /// Most bytes of a refused request's body (an upload without a token, or too big) read and
+    /// thrown away so the client, still sending, sees the refusal instead of a reset connection;
+    /// a longer body is not read and its connection closes after the answer.
+    #[arg(long, env = "GOFTGU_MAX_REFUSED_BODY_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_refused_body_bytes: u64,
+
     /// Seconds a stopping instance (SIGTERM, Ctrl-C) gives requests in flight and its
     /// WebSockets' last words before it drops what is left and exits.
     #[arg(long, env = "GOFTGU_DRAIN_SECONDS", default_value_t = 20)]
@@ -98,6 +121,16 @@ pub struct Config {
     /// Lifetime of an access token, in seconds.
     #[arg(long, env = "GOFTGU_TOKEN_TTL_SECONDS", default_value_t = 24 * 3600)]
     pub token_ttl_seconds: u64,
+
+    /// Lifetime of a refresh token, in seconds: a session not refreshed for this long ends
+    /// (each refresh starts it anew). Access tokens never outlive their session.
+    #[arg(
+        long,
+        env = "GOFTGU_REFRESH_TTL_SECONDS",
+        default_value_t = 30 * 24 * 3600,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub refresh_ttl_seconds: u64,
 
     /// Largest accepted JSON request body for `/graphql`, in bytes.
     #[arg(long, env = "GOFTGU_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
@@ -286,6 +319,20 @@ pub struct RateLimits {
         default_value_t = 30
     )]
     pub login_burst: u32,
+    /// refreshToken calls per client address per minute (0 turns the limit off).
+    #[arg(
+        long = "limit-refresh-per-minute",
+        env = "GOFTGU_LIMIT_REFRESH_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub refresh_per_minute: u32,
+    /// refreshToken calls per client address at once.
+    #[arg(
+        long = "limit-refresh-burst",
+        env = "GOFTGU_LIMIT_REFRESH_BURST",
+        default_value_t = 30
+    )]
+    pub refresh_burst: u32,
     /// WebRTC signals (sendSignal) and voice state updates (setVoiceState) per user per minute;
     /// generous, ICE candidates come in bursts (0 turns the limit off).
     #[arg(
@@ -452,6 +499,29 @@ impl Config {
         SocketAddr::new(self.host, self.port)
     }
 
+    /// The base of every link handed out, without a trailing slash: `GOFTGU_PUBLIC_URL`, or
+    /// (once `serve_on` ran) the address the server listens on.
+    pub fn public_base(&self) -> &str {
+        self.public_url
+            .as_deref()
+            .unwrap_or("")
+            .trim_end_matches('/')
+    }
+
+    /// Makes the bound address the public base when none was given. An unspecified address
+    /// (`0.0.0.0`, `::`) is reached as `localhost` on the same port.
+    pub fn serve_on(&mut self, bound: SocketAddr) {
+        if self.public_url.is_some() {
+            return;
+        }
+        let bound = if bound.ip().is_unspecified() {
+            format!("localhost:{}", bound.port())
+        } else {
+            bound.to_string()
+        };
+        self.public_url = Some(format!("http://{bound}"));
+    }
+
     /// The database URL in use: the given one, or the embedded SQLite file.
     pub fn effective_database_url(&self) -> String {
         match &self.database_url {
@@ -519,6 +589,7 @@ impl fmt::Debug for Config {
                 },
             )
             .field("token_ttl_seconds", &self.token_ttl_seconds)
+            .field("refresh_ttl_seconds", &self.refresh_ttl_seconds)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("login_attempts_per_minute", &self.login_attempts_per_minute)
             .field("limits", &self.limits)

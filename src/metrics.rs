@@ -46,6 +46,9 @@ pub struct Metrics {
     pub dropped: Counter,
     /// Bytes received in uploads.
     pub upload_bytes: Counter,
+    /// GraphQL documents served from the document cache or not, by `stage` (`parse`,
+    /// `validation`) and `outcome` (`hit`, `miss`).
+    pub documents_cached: Family<FieldLabels, Counter>,
     /// SQL statement latency.
     pub sql_seconds: Histogram,
     /// Mirrors, set when scraped.
@@ -191,6 +194,13 @@ impl Default for Metrics {
             "Messages live feeds filled in from the database after a gap",
             filled.clone(),
         );
+        let documents_cached = Family::<FieldLabels, Counter>::default();
+        registry.register(
+            "documents_cached",
+            "GraphQL documents parsed or validated (miss) or taken from the document cache (hit), \
+             by stage (parse, validation) and outcome",
+            documents_cached.clone(),
+        );
         let sql_statements = Counter::default();
         registry.register(
             "sql_statements",
@@ -206,6 +216,7 @@ impl Default for Metrics {
             resyncs,
             dropped,
             upload_bytes,
+            documents_cached,
             sql_seconds,
             sockets,
             pool_size,

@@ -48,6 +48,10 @@ pub struct AppState {
     pub link_secret: Arc<[u8]>,
     /// What `/metrics` reports.
     pub metrics: Arc<Metrics>,
+    /// On SQLite, the turn of each write transaction (one writer at a time, in order).
+    pub sqlite_writes: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Verified sessions, so requests need no statement to learn who asks.
+    pub sessions: Arc<crate::domain::session_cache::SessionCache>,
 }
 
 impl AppState {

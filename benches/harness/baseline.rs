@@ -3,6 +3,10 @@
 //! same clients: it acks `connection_init`, remembers `subscribe`, and on a `publish` frame
 //! serializes one `next` payload shaped like goftgu's `chatEvents` delivery and writes it to
 //! every subscribed socket. Same 4 KiB read buffer as goftgu.
+//!
+//! The raw HTTP limit (`--baseline-http <port>`): a minimal hyper HTTP/1.1 server that reads each
+//! POST body whole and answers the JSON goftgu answers to `{ me { id } }`, with no parsing, no
+//! authentication and no database: what a request/response round trip costs on this machine.
 use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -107,6 +111,43 @@ fn payload(content: &str) -> String {
     .to_string()
 }
 
+/// Runs the bare HTTP server until killed.
+pub fn serve_http(port: u16) -> anyhow::Result<()> {
+    use http_body_util::{BodyExt, Full};
+    use hyper::{Response as HttpResponse, body::Bytes, service::service_fn};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let answer =
+            Bytes::from(json!({ "data": { "me": { "id": uuid::Uuid::now_v7() } } }).to_string());
+        loop {
+            let (stream, _) = listener.accept().await?;
+            stream.set_nodelay(true).ok();
+            let answer = answer.clone();
+            let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                let answer = answer.clone();
+                async move {
+                    // Read the body whole, as any server that parses it must.
+                    request.into_body().collect().await?;
+                    HttpResponse::builder()
+                        .header("content-type", "application/json")
+                        .body(Full::new(answer))
+                        .map_err(anyhow::Error::from)
+                }
+            });
+            tokio::spawn(async move {
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await
+                    .ok();
+            });
+        }
+    })
+}
+
 /// The baseline server as a child process on the server cores.
 pub struct BaselineServer {
     child: Child,
@@ -114,11 +155,21 @@ pub struct BaselineServer {
 }
 
 impl BaselineServer {
+    /// The WebSocket broadcast server.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_as("--baseline-server").await
+    }
+
+    /// The bare HTTP server.
+    pub async fn start_http() -> anyhow::Result<Self> {
+        Self::start_as("--baseline-http").await
+    }
+
+    async fn start_as(flag: &str) -> anyhow::Result<Self> {
         let port = crate::server::free_port()?;
         let mut command = Command::new(std::env::current_exe()?);
         command
-            .args(["--baseline-server", &port.to_string()])
+            .args([flag, &port.to_string()])
             .stdout(Stdio::null());
         system::pin_child_to_server_cores(&mut command);
         let child = command.spawn().context("start baseline server")?;
@@ -139,6 +190,10 @@ impl BaselineServer {
 
     pub fn ws_url(&self) -> String {
         format!("ws://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn http_url(&self) -> String {
+        format!("http://127.0.0.1:{}/graphql", self.port)
     }
 }
 

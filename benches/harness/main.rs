@@ -4,12 +4,13 @@
 //! machine. Clients are written here and share no code with the server beyond the schema.
 //!
 //! Flags (after `cargo bench --`): `--quick` (smaller sizes, a smoke run), `--only <scenario>`
-//! (send, fanout, idle, chatlist, cluster; repeatable), `--out <file.json>`.
+//! (fixed, send, fanout, idle, chatlist, cluster; repeatable), `--out <file.json>`.
 mod baseline;
 mod chat_list;
 mod client;
 mod db;
 mod fanout;
+mod fixed;
 mod idle;
 mod report;
 mod send;
@@ -60,9 +61,16 @@ impl Options {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    if args.next().as_deref() == Some("--baseline-server") {
-        let port: u16 = args.next().context("port")?.parse()?;
-        return baseline::serve(port);
+    match args.next().as_deref() {
+        Some("--baseline-server") => {
+            let port: u16 = args.next().context("port")?.parse()?;
+            return baseline::serve(port);
+        }
+        Some("--baseline-http") => {
+            let port: u16 = args.next().context("port")?.parse()?;
+            return baseline::serve_http(port);
+        }
+        _ => {}
     }
     let options = Options::parse()?;
     system::raise_open_file_limit()?;
@@ -87,6 +95,9 @@ async fn run(options: Options) -> anyhow::Result<()> {
         eprintln!("== backend: {}", backend.name());
         // Databases of an interrupted run; this run's own are dropped at its end.
         backend.drop_leftovers().await?;
+        if options.wants("fixed") {
+            fixed::run(&options, backend, &mut report).await?;
+        }
         if options.wants("send") {
             send::run(&options, backend, &mut report).await?;
         }

@@ -9,6 +9,7 @@ mod m20261122_000005_create_file;
 mod m20261204_000006_create_playback;
 mod m20261204_000007_create_voice;
 mod m20261204_000008_track_metadata;
+mod m20261205_000009_create_refresh_token;
 
 /// Names of the unique constraints the migrations create, as PostgreSQL reports them when a
 /// write violates one (it names a column's `UNIQUE` `<table>_<column>_key`; SQLite names
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000006_create_playback::Migration),
             Box::new(m20261204_000007_create_voice::Migration),
             Box::new(m20261204_000008_track_metadata::Migration),
+            Box::new(m20261205_000009_create_refresh_token::Migration),
         ]
     }
 }

@@ -1,10 +1,12 @@
-//! Credentials: password hashing, access tokens and the signing secret. Pure mechanics; the rules
-//! (who may log in, which sessions are valid) live in `domain::accounts` and
-//! `domain::sessions`.
+//! Credentials: password hashing, access and refresh tokens, and the signing secret. Pure
+//! mechanics; the rules (who may log in, which sessions are valid, what a refresh token's reuse
+//! means) live in `domain::accounts` and `domain::sessions`.
 pub mod password;
+pub mod refresh;
 pub mod secret;
 pub mod token;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// The authenticated caller of a request or WebSocket connection.
@@ -16,6 +18,9 @@ pub struct Viewer {
     pub session_id: Uuid,
     /// Staff may read every chat.
     pub is_staff: bool,
+    /// When the access token the caller presented expires (its session may end sooner, never
+    /// later); a WebSocket opened with it is closed then.
+    pub token_expires_at: DateTime<Utc>,
 }
 
 /// What the transport learned about the caller before running the operation.

@@ -124,7 +124,7 @@ pub async fn room_access(
 }
 
 /// chats → chat_members, joined on the chat and on `user`: at most one row per chat.
-fn membership_of(user: Uuid) -> RelationDef {
+pub(crate) fn membership_of(user: Uuid) -> RelationDef {
     let member_to_chat: RelationDef = chat_member::Entity::belongs_to(chat::Entity)
         .from(chat_member::Column::ChatId)
         .to(chat::Column::Id)

@@ -217,7 +217,12 @@ pub async fn set_staff(app: &AppState, identifier: &str, is_staff: bool) -> AppR
     let mut model: user::ActiveModel = user.into();
     model.is_staff = Set(is_staff);
     model.updated_at = Set(Utc::now());
-    Ok(model.update(&app.db).await?)
+    let user = model.update(&app.db).await?;
+    // Cached sessions carry the old rights: every instance that shares Redis (or this one)
+    // verifies the user's sessions again; one that shares nothing with this process (the CLI
+    // against a lone SQLite server) sees the change once its cache entries age out (30 s).
+    app.sessions.invalidate(user.id).await;
+    Ok(user)
 }
 
 /// Finds a user by email (anything with `@`) or by username, case-insensitively.

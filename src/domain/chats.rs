@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     Viewer,
-    access::{ChatAccess, Need, chat_access},
+    access::{ChatAccess, Need, chat_access, membership_of},
     autocommit, in_transaction, members,
     paging::fetch_page,
     users, validate,
@@ -57,6 +57,9 @@ pub type ChatCursor = (DateTime<Utc>, Uuid);
 pub struct ChatPage {
     pub chats: Vec<chat::Model>,
     pub has_next: bool,
+    /// The caller's membership in each of `chats` (None where not a member), when the list read
+    /// them with the page (`list` does; other lists don't).
+    pub memberships: Option<Vec<Option<chat_member::Model>>>,
 }
 
 /// Opens (or returns the existing) direct chat with a user named by username, email or id.
@@ -221,7 +224,8 @@ pub async fn get(app: &AppState, viewer: &Viewer, chat_id: Uuid) -> AppResult<ch
     Ok(chat_access(app, viewer, chat_id, Need::Read).await?.chat)
 }
 
-/// The caller's chats (or, for staff with `all`, every chat), newest activity first.
+/// The caller's chats (or, for staff with `all`, every chat), newest activity first, each with
+/// the caller's membership, in one statement.
 pub async fn list(
     app: &AppState,
     viewer: &Viewer,
@@ -230,17 +234,40 @@ pub async fn list(
     first: u64,
     after: Option<ChatCursor>,
 ) -> AppResult<ChatPage> {
-    page_by_activity(app, list_query(viewer, archived, all)?, first, after).await
+    check_page_size(first)?;
+    if all && !viewer.is_staff {
+        return Err(AppError::Forbidden("only staff may list every chat".into()));
+    }
+    let mut query = chat::Entity::find();
+    if all {
+        query = query.join(JoinType::LeftJoin, membership_of(viewer.user_id));
+    } else {
+        query = query
+            .join(JoinType::InnerJoin, membership_of(viewer.user_id))
+            .filter(chat_member::Column::Archived.eq(archived));
+    }
+    let rows = by_activity(query, after)
+        .select_also(chat_member::Entity)
+        .limit(first.saturating_add(1))
+        .all(&app.db)
+        .await?;
+    let has_next = rows.len() as u64 > first;
+    let (chats, memberships) = rows
+        .into_iter()
+        .take(usize::try_from(first).unwrap_or(usize::MAX))
+        .unzip();
+    Ok(ChatPage {
+        chats,
+        has_next,
+        memberships: Some(memberships),
+    })
 }
 
-/// A page of `query`'s chats, newest activity first, after `after`.
-pub async fn page_by_activity(
-    app: &AppState,
+/// `query` after `after`, newest activity first.
+fn by_activity(
     mut query: sea_orm::Select<chat::Entity>,
-    first: u64,
     after: Option<ChatCursor>,
-) -> AppResult<ChatPage> {
-    check_page_size(first)?;
+) -> sea_orm::Select<chat::Entity> {
     if let Some((at, id)) = after {
         query = query.filter(
             Condition::any()
@@ -252,11 +279,25 @@ pub async fn page_by_activity(
                 ),
         );
     }
-    let query = query
+    query
         .order_by_desc(chat::Column::LastActivityAt)
-        .order_by_desc(chat::Column::Id);
-    let (chats, has_next) = fetch_page(query, first, &app.db).await?;
-    Ok(ChatPage { chats, has_next })
+        .order_by_desc(chat::Column::Id)
+}
+
+/// A page of `query`'s chats, newest activity first, after `after`.
+pub async fn page_by_activity(
+    app: &AppState,
+    query: sea_orm::Select<chat::Entity>,
+    first: u64,
+    after: Option<ChatCursor>,
+) -> AppResult<ChatPage> {
+    check_page_size(first)?;
+    let (chats, has_next) = fetch_page(by_activity(query, after), first, &app.db).await?;
+    Ok(ChatPage {
+        chats,
+        has_next,
+        memberships: None,
+    })
 }
 
 /// How many chats `list` would return in all.

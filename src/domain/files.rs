@@ -15,7 +15,7 @@ use uuid::Uuid;
 use self::detect::{Category, TextScan, accepted, detect};
 pub use self::{
     detect::{Accept, Detected, kind_of},
-    links::{Signed, file_id_of, signed_path, url},
+    links::{Signed, absolute, file_id_of, signed_url, stored_path, url},
 };
 use super::{
     Viewer,
@@ -240,7 +240,7 @@ pub async fn set_avatar(
     let me = super::accounts::me(app, viewer).await?;
     let previous = me.avatar_url.as_deref().and_then(file_id_of);
     let mut model: user::ActiveModel = me.into();
-    model.avatar_url = Set(Some(url(app, &file)));
+    model.avatar_url = Set(Some(stored_path(file.id)));
     model.updated_at = Set(Utc::now());
     let updated = model.update(&app.db).await?;
     if let Some(old) = previous.and_then(|id| (id != file.id).then_some(id))
@@ -270,7 +270,7 @@ pub async fn set_chat_image(
     let (file, _) = save(app, viewer, received, Accept::Images, owner).await?;
     let previous = access.chat.image_url.as_deref().and_then(file_id_of);
     let mut model: crate::entity::chat::ActiveModel = access.chat.into();
-    model.image_url = Set(Some(format!("/files/{}", file.id)));
+    model.image_url = Set(Some(stored_path(file.id)));
     super::autocommit(app, |db, outbox| {
         Box::pin(async move {
             let chat = model.update(db).await?;

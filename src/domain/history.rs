@@ -1,19 +1,20 @@
 //! Reading history: connection paging over a chat's sequence numbers (forward, backward, or by
 //! offset from the newest), counts, and text search inside the caller's chats.
 use sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr, Query},
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, IdenStatic, Iterable, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Order, Query},
 };
 use uuid::Uuid;
 
 use super::{
     Viewer,
-    access::{Need, chat_access},
+    access::{Need, chat_access, check, membership_of},
     paging::fetch_page,
     reads, validate,
 };
 use crate::{
-    entity::{chat_member, message},
+    entity::{chat, chat_member, message, user},
     error::{AppError, AppResult},
     state::AppState,
 };
@@ -99,62 +100,142 @@ pub struct MessagePage {
     pub has_next: bool,
     /// Whether more exist in the direction the client is paging.
     pub has_more: bool,
+    /// The senders of `messages` (when asked for), read by the same statement.
+    pub senders: Vec<user::Model>,
 }
 
+/// Aliases of the one statement that reads a page: the chat (A_), the caller's membership (B_),
+/// the page's messages (C_) and their senders (D_).
+const PAGE: &str = "page";
+const MESSAGE: &str = "C_";
+const SENDER: &str = "D_";
+
 /// A page of a chat's history. Reading as a member also counts as delivery.
+///
+/// One statement reads the chat, the caller's membership, the page (one row beyond it, to know
+/// whether more follow) and, with `senders`, who sent each message: the chat left-joined to the
+/// page as a derived table, so even an empty page brings the chat back for the access check.
+/// A second statement (the delivery marker) runs only when the page shows the member newer
+/// messages than they had fetched before.
 pub async fn list(
     app: &AppState,
     viewer: &Viewer,
     chat_id: Uuid,
     paging: Paging,
+    senders: bool,
 ) -> AppResult<MessagePage> {
-    let access = chat_access(app, viewer, chat_id, Need::Read).await?;
     let base = message::Entity::find().filter(message::Column::ChatId.eq(chat_id));
-    let page = match paging {
+    let (page, size, newest_first) = match paging {
         Paging::Forward { after, first } => {
             let mut query = base;
             if let Some(after) = after {
                 query = query.filter(message::Column::Seq.gt(after));
             }
-            let query = query.order_by_asc(message::Column::Seq);
-            let (messages, has_next) = fetch_page(query, first, &app.db).await?;
-            let has_previous = after.is_some_and(|a| a > 0);
-            MessagePage {
-                messages,
-                has_previous,
-                has_next,
-                has_more: has_next,
-            }
+            (query.order_by_asc(message::Column::Seq), first, false)
         }
         Paging::Backward { before, last } => {
             let mut query = base;
             if let Some(before) = before {
                 query = query.filter(message::Column::Seq.lt(before));
             }
-            let query = query.order_by_desc(message::Column::Seq);
-            let (mut messages, has_previous) = fetch_page(query, last, &app.db).await?;
-            messages.reverse();
-            let has_next = before.is_some_and(|b| b <= access.chat.last_seq);
-            MessagePage {
-                messages,
-                has_previous,
-                has_next,
-                has_more: has_previous,
-            }
+            (query.order_by_desc(message::Column::Seq), last, true)
         }
-        Paging::Offset { skip, limit } => {
-            let query = base.order_by_desc(message::Column::Seq).offset(skip);
-            let (mut messages, has_previous) = fetch_page(query, limit, &app.db).await?;
-            messages.reverse();
-            MessagePage {
-                messages,
-                has_previous,
-                has_next: skip > 0,
-                has_more: has_previous,
-            }
-        }
+        Paging::Offset { skip, limit } => (
+            base.order_by_desc(message::Column::Seq).offset(skip),
+            limit,
+            true,
+        ),
     };
-    if let (Some(membership), Some(newest)) = (&access.membership, page.messages.last())
+    let page = page.limit(size.saturating_add(1)).into_query();
+
+    let mut query = chat::Entity::find_by_id(chat_id)
+        .select_also(chat_member::Entity)
+        .join(JoinType::LeftJoin, membership_of(viewer.user_id))
+        .into_query();
+    query.join_subquery(
+        JoinType::LeftJoin,
+        page,
+        Alias::new(PAGE),
+        Expr::col((Alias::new(PAGE), message::Column::ChatId))
+            .equals((chat::Entity, chat::Column::Id)),
+    );
+    for col in message::Column::iter() {
+        query.expr_as(
+            Expr::col((Alias::new(PAGE), col)),
+            Alias::new(format!("{MESSAGE}{}", col.as_str())),
+        );
+    }
+    if senders {
+        query.left_join(
+            user::Entity,
+            Expr::col((user::Entity, user::Column::Id))
+                .equals((Alias::new(PAGE), message::Column::SenderId)),
+        );
+        for col in user::Column::iter() {
+            query.expr_as(
+                Expr::col((user::Entity, col)),
+                Alias::new(format!("{SENDER}{}", col.as_str())),
+            );
+        }
+    }
+    let order = if newest_first {
+        Order::Desc
+    } else {
+        Order::Asc
+    };
+    query.order_by((Alias::new(PAGE), message::Column::Seq), order);
+    let rows = app.db.query_all(&query).await?;
+
+    let first = rows
+        .first()
+        .ok_or_else(|| AppError::NotFound("chat not found".into()))?;
+    let chat = chat::Model::from_query_result(first, "A_")?;
+    let membership = chat_member::Model::from_query_result_optional(first, "B_")?;
+    check(viewer, &chat, membership.as_ref(), Need::Read)?;
+    let mut messages = Vec::with_capacity(rows.len());
+    let mut users: Vec<user::Model> = Vec::new();
+    for row in &rows {
+        let Some(message) = message::Model::from_query_result_optional(row, MESSAGE)? else {
+            continue;
+        };
+        if senders
+            && let Some(user) = user::Model::from_query_result_optional(row, SENDER)?
+            && !users.iter().any(|u| u.id == user.id)
+        {
+            users.push(user);
+        }
+        messages.push(message);
+    }
+    let more = messages.len() as u64 > size;
+    messages.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+    if newest_first {
+        messages.reverse();
+    }
+    let page = match paging {
+        Paging::Forward { after, .. } => MessagePage {
+            messages,
+            has_previous: after.is_some_and(|a| a > 0),
+            has_next: more,
+            has_more: more,
+            senders: users,
+        },
+        Paging::Backward { before, .. } => MessagePage {
+            messages,
+            has_previous: more,
+            has_next: before.is_some_and(|b| b <= chat.last_seq),
+            has_more: more,
+            senders: users,
+        },
+        Paging::Offset { skip, .. } => MessagePage {
+            messages,
+            has_previous: more,
+            // Newer messages were skipped if the chat has any (seq is gap-free from 1).
+            has_next: skip > 0 && chat.last_seq > 0,
+            has_more: more,
+            senders: users,
+        },
+    };
+    if let (Some(membership), Some(newest)) = (&membership, page.messages.last())
         && newest.seq > membership.last_delivered_seq
     {
         reads::mark_delivered(app, chat_id, viewer.user_id, newest.seq).await?;

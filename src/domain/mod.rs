@@ -18,6 +18,7 @@ pub mod presence;
 pub mod reactions;
 pub mod reads;
 pub mod rooms;
+pub mod session_cache;
 pub mod sessions;
 pub mod typing;
 pub mod users;

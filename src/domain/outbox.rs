@@ -9,6 +9,7 @@ use std::{future::Future, pin::Pin};
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
+use super::session_cache::SessionCache;
 use crate::{
     error::AppResult,
     events::{Bus, Event, Topic},
@@ -21,6 +22,7 @@ use crate::{
 /// borrow what the caller holds (the state, the viewer) for as long as the closure runs.
 pub struct Outbox<'a> {
     bus: &'a Bus,
+    sessions: Option<&'a SessionCache>,
     events: Vec<(Topic, Event)>,
 }
 
@@ -28,7 +30,15 @@ impl<'a> Outbox<'a> {
     fn new(bus: &'a Bus) -> Self {
         Self {
             bus,
+            sessions: None,
             events: Vec::new(),
+        }
+    }
+
+    fn of(app: &'a AppState) -> Self {
+        Self {
+            sessions: Some(&app.sessions),
+            ..Self::new(&app.bus)
         }
     }
 
@@ -38,7 +48,16 @@ impl<'a> Outbox<'a> {
         self.events.push((topic, event));
     }
 
+    /// Publishes the events; revoked sessions are first forgotten by every instance's cache,
+    /// so the revoking request answers only once no instance accepts them.
     async fn publish(self) {
+        if let Some(sessions) = self.sessions {
+            for (_, event) in &self.events {
+                if let Event::SessionsRevoked { user_id, .. } = event {
+                    sessions.invalidate(*user_id).await;
+                }
+            }
+        }
         self.bus.publish_all(self.events).await;
     }
 }
@@ -54,10 +73,17 @@ where
     T: Send,
     F: for<'c> FnOnce(&'c DatabaseTransaction, &'c mut Outbox<'a>) -> Work<'c, T> + Send,
 {
+    // SQLite has one writer: transactions take turns here, woken in order, instead of meeting
+    // in SQLite's busy handler, which sleeps and polls (1, 2, 5, 10… ms) while another commits.
+    let turn = match &app.sqlite_writes {
+        Some(writes) => Some(writes.lock().await),
+        None => None,
+    };
     let txn = app.db.begin().await?;
-    let mut outbox = Outbox::new(&app.bus);
+    let mut outbox = Outbox::of(app);
     let out = work(&txn, &mut outbox).await?;
     txn.commit().await?;
+    drop(turn);
     outbox.publish().await;
     Ok(out)
 }
@@ -71,7 +97,7 @@ where
     T: Send,
     F: for<'c> FnOnce(&'c DatabaseConnection, &'c mut Outbox<'a>) -> Work<'c, T> + Send,
 {
-    let mut outbox = Outbox::new(&app.bus);
+    let mut outbox = Outbox::of(app);
     let out = work(&app.db, &mut outbox).await?;
     outbox.publish().await;
     Ok(out)

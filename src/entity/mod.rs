@@ -7,6 +7,7 @@ pub mod chat_member;
 pub mod file;
 pub mod message;
 pub mod reaction;
+pub mod refresh_token;
 pub mod room_playback;
 pub mod room_queue;
 pub mod session;

@@ -1,5 +1,7 @@
-//! `sessions`: one row per issued access token (`id` is the token's `jti`). A token is valid only
-//! while its row exists, is unexpired and has no `revoked_at`.
+//! `sessions`: one row per sign-in (`id` is the `jti` of its access tokens), also the family of
+//! its refresh tokens. Its tokens are valid only while the row exists, is unexpired and has no
+//! `revoked_at`; `expires_at` is when the family ends unless refreshed (each access token's own
+//! expiry is in its JWT).
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

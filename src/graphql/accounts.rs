@@ -1,4 +1,5 @@
-//! Account operations: register, login, logout, me, profile and password changes.
+//! Account operations: register, login, refreshing tokens, logout, me, profile and password
+//! changes.
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -56,15 +57,22 @@ pub struct ChangePasswordInput {
     pub new_password: String,
 }
 
-/// A signed-in session: send `accessToken` as `Authorization: Bearer <token>`.
+/// A signed-in session: send `accessToken` as `Authorization: Bearer <token>`; before it expires
+/// (or when a request is refused with `UNAUTHENTICATED`), trade `refreshToken` in with the
+/// `refreshToken` mutation for new ones.
 #[derive(SimpleObject)]
 pub struct AuthPayload {
     /// The access token (a JWT).
     pub access_token: String,
     /// Always `bearer`.
     pub token_type: String,
-    /// When the token stops being accepted.
+    /// When the access token stops being accepted.
     pub expires_at: DateTime<Utc>,
+    /// An opaque token (`goftgu_rt_…`) that the `refreshToken` mutation trades, once, for new
+    /// tokens of this session. Keep it secret; it is never shown again.
+    pub refresh_token: String,
+    /// When the refresh token stops being accepted, and the session ends, unless traded in before.
+    pub refresh_expires_at: DateTime<Utc>,
     /// The signed-in user.
     pub user: User,
 }
@@ -75,6 +83,8 @@ impl From<SignedIn> for AuthPayload {
             access_token: s.access_token,
             token_type: "bearer".into(),
             expires_at: s.expires_at,
+            refresh_token: s.refresh_token,
+            refresh_expires_at: s.refresh_expires_at,
             user: User::own(s.user),
         }
     }
@@ -129,7 +139,22 @@ impl AccountMutation {
         )
     }
 
-    /// Revokes the token this request was made with.
+    /// Trades a refresh token for a new access token and a new refresh token of the same
+    /// session; the one presented stops working. Needs no `Authorization` header (an expired
+    /// access token sent along is ignored). Presenting a refresh token that was already traded
+    /// in signs its whole session out (its access tokens, refresh token and sockets), so never
+    /// send one token twice, not even from two tabs at once.
+    async fn refresh_token(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(secret)] token: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        Ok(sessions::refresh(ctx.app(), ctx.client_ip(), &token)
+            .await?
+            .into())
+    }
+
+    /// Revokes the token this request was made with, and its session's refresh token.
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         sessions::revoke(ctx.app(), ctx.viewer()?).await?;
         Ok(true)

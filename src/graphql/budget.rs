@@ -9,7 +9,10 @@ use async_graphql::{
     extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest},
 };
 
-use super::guard::{self, Cost};
+use super::{
+    documents::DocumentCache,
+    guard::{self, Cost},
+};
 
 /// The limits of one request.
 #[derive(Clone, Copy, Debug)]
@@ -58,21 +61,26 @@ fn refusal(message: String) -> ServerError {
     error
 }
 
-/// Measures one request (parsing it once; the schema reuses the parsed document).
-fn measure(request: &mut Request) -> ServerResult<Cost> {
+/// Measures one request (parsing it once, or taking it parsed and measured from the document
+/// cache; the schema reuses the parsed document).
+fn measure(request: &mut Request, documents: &DocumentCache) -> ServerResult<Cost> {
     guard::check_variables(&request.variables).map_err(|r| refusal(r.message()))?;
     // A document that does not parse costs nothing here: execution reports the syntax error.
-    let Ok(doc) = request.parsed_query() else {
+    let Some(entry) = documents.parse(request) else {
         return Ok(Cost::default());
     };
-    guard::measure(doc).map_err(|r| refusal(r.message()))
+    entry.cost().map_err(|r| refusal(r.message()))
 }
 
 /// Marks a request `check_batch` already measured, so the extension does not walk it again.
 struct Measured;
 
 /// Checks a whole HTTP request before any of it runs.
-pub fn check_batch(budget: &Budget, batch: &mut BatchRequest) -> ServerResult<()> {
+pub fn check_batch(
+    budget: &Budget,
+    documents: &DocumentCache,
+    batch: &mut BatchRequest,
+) -> ServerResult<()> {
     let requests: Vec<&mut Request> = match batch {
         BatchRequest::Single(request) => vec![request],
         BatchRequest::Batch(requests) => {
@@ -87,7 +95,7 @@ pub fn check_batch(budget: &Budget, batch: &mut BatchRequest) -> ServerResult<()
     };
     let mut total = Cost::default();
     for request in requests {
-        let cost = measure(request)?;
+        let cost = measure(request, documents)?;
         request.data.insert(Measured);
         total.nodes = total.nodes.saturating_add(cost.nodes);
         total.password_fields = total.password_fields.saturating_add(cost.password_fields);
@@ -97,15 +105,15 @@ pub fn check_batch(budget: &Budget, batch: &mut BatchRequest) -> ServerResult<()
 
 /// The schema extension: every operation (HTTP or WebSocket) is measured before validation,
 /// unless `check_batch` measured it already as part of its HTTP request.
-pub struct RequestBudget(pub Budget);
+pub struct RequestBudget(pub Budget, pub Arc<DocumentCache>);
 
 impl ExtensionFactory for RequestBudget {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(BudgetExtension(self.0))
+        Arc::new(BudgetExtension(self.0, self.1.clone()))
     }
 }
 
-struct BudgetExtension(Budget);
+struct BudgetExtension(Budget, Arc<DocumentCache>);
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for BudgetExtension {
@@ -116,7 +124,7 @@ impl Extension for BudgetExtension {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         if !request.data.contains_key(&TypeId::of::<Measured>()) {
-            let cost = measure(&mut request)?;
+            let cost = measure(&mut request, &self.1)?;
             self.0.check(cost).map_err(refusal)?;
         }
         next.run(ctx, request).await

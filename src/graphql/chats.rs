@@ -123,7 +123,8 @@ impl ChatQuery {
             .map(|c| cursor::decode_chat("after", c))
             .transpose()?;
         let page = chats::list(ctx.app(), &viewer, archived, all, page_size(first), after).await?;
-        prefetch_list(ctx, &page.chats).await?;
+        let memberships = page.memberships.as_deref().unwrap_or_default();
+        prefetch_list(ctx, &page.chats, memberships).await?;
         let counter = Arc::new(move |app| {
             Box::pin(async move { chats::count(&app, &viewer, archived, all).await }) as _
         });

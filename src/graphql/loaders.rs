@@ -11,7 +11,9 @@ use async_graphql::{
     Context,
     dataloader::{DataLoader, HashMapCache, Loader},
 };
-use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryOrder, QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::{
@@ -435,4 +437,74 @@ impl Loader<QueueOf> for Db {
         }
         Ok(out)
     }
+}
+
+/// All members of `chats`, oldest first, each with their user, in one statement (what
+/// `MembersOf` and `UserId` would read in two).
+pub async fn members_with_users(
+    app: &AppState,
+    chats: &[Uuid],
+) -> Result<
+    (
+        HashMap<MembersOf, Vec<chat_member::Model>>,
+        Vec<user::Model>,
+    ),
+    AppError,
+> {
+    let rows = chat_member::Entity::find()
+        .filter(chat_member::Column::ChatId.is_in(chats.to_vec()))
+        .select_also(user::Entity)
+        .join(
+            JoinType::LeftJoin,
+            chat_member::Entity::belongs_to(user::Entity)
+                .from(chat_member::Column::UserId)
+                .to(user::Column::Id)
+                .into(),
+        )
+        .order_by_asc(chat_member::Column::JoinedAt)
+        .order_by_asc(chat_member::Column::UserId)
+        .all(&app.db)
+        .await?;
+    let mut members: HashMap<MembersOf, Vec<chat_member::Model>> =
+        chats.iter().map(|&c| (MembersOf(c), Vec::new())).collect();
+    let mut users: HashMap<Uuid, user::Model> = HashMap::new();
+    for (member, user) in rows {
+        if let Some(user) = user {
+            users.insert(user.id, user);
+        }
+        members
+            .entry(MembersOf(member.chat_id))
+            .or_default()
+            .push(member);
+    }
+    Ok((members, users.into_values().collect()))
+}
+
+/// Messages by id, each with its sender, in one statement (what `MessageId` and `UserId` would
+/// read in two).
+pub async fn messages_with_senders(
+    app: &AppState,
+    ids: &[Uuid],
+) -> Result<(HashMap<MessageId, message::Model>, Vec<user::Model>), AppError> {
+    let rows = message::Entity::find()
+        .filter(message::Column::Id.is_in(ids.to_vec()))
+        .select_also(user::Entity)
+        .join(
+            JoinType::LeftJoin,
+            message::Entity::belongs_to(user::Entity)
+                .from(message::Column::SenderId)
+                .to(user::Column::Id)
+                .into(),
+        )
+        .all(&app.db)
+        .await?;
+    let mut messages = HashMap::with_capacity(rows.len());
+    let mut users: HashMap<Uuid, user::Model> = HashMap::new();
+    for (message, sender) in rows {
+        if let Some(sender) = sender {
+            users.insert(sender.id, sender);
+        }
+        messages.insert(MessageId(message.id), message);
+    }
+    Ok((messages, users.into_values().collect()))
 }

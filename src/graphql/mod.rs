@@ -4,6 +4,7 @@ mod accounts;
 pub mod budget;
 mod chats;
 pub mod context;
+pub mod documents;
 mod errors;
 mod files;
 pub mod guard;
@@ -11,6 +12,7 @@ mod live;
 pub mod loaders;
 mod messages;
 mod metrics;
+pub mod partial;
 mod playback;
 mod system;
 pub mod types;
@@ -60,7 +62,7 @@ pub struct SubscriptionRoot(
     voice::VoiceSubscription,
 );
 
-fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+pub(crate) fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -68,21 +70,34 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
     )
 }
 
-/// The served schema: state attached, spans for each operation (async-graphql's `Tracing`,
-/// target `async_graphql`, off unless `RUST_LOG` asks for it), error codes normalised and
-/// internal errors logged, documents measured before validation, depth and complexity limited,
-/// introspection and suggestions as configured.
-pub fn build_schema(app: AppState) -> AppSchema {
+/// The served schema: state attached, spans for each operation (async-graphql's `Tracing`, only
+/// when `RUST_LOG` enables target `async_graphql`), error codes normalised and internal errors
+/// logged, failed nullable fields null beside their error (`partial`), documents measured before
+/// validation, depth and complexity limited, introspection and suggestions as configured;
+/// parsed and validated documents are kept (`documents`).
+pub fn build_schema(
+    app: AppState,
+    documents: std::sync::Arc<documents::DocumentCache>,
+) -> AppSchema {
     let config = app.config.clone();
     let app_metrics = app.metrics.clone();
-    let mut schema = builder()
-        .data(loaders::uncached(app.clone()))
-        .data(app)
+    let mut schema = builder().data(loaders::uncached(app.clone())).data(app);
+    // A span per field costs every field of every answer its bookkeeping even when no
+    // subscriber listens, so the spans are there only when the log filter asks for them.
+    if tracing::enabled!(target: "async_graphql", tracing::Level::INFO) {
         // First, so the errors logged below are inside its request span.
-        .extension(async_graphql::extensions::Tracing)
+        schema = schema.extension(async_graphql::extensions::Tracing);
+    }
+    let mut schema = schema
         .extension(errors::ErrorCodes)
+        .extension(partial::PartialResults)
         .extension(metrics::OperationMetrics(app_metrics))
-        .extension(budget::RequestBudget(budget::Budget::from_config(&config)))
+        .extension(budget::RequestBudget(
+            budget::Budget::from_config(&config),
+            documents.clone(),
+        ))
+        // Last, so the extensions above see a cached validation as they would a computed one.
+        .extension(documents::CachedValidation(documents))
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity);
     if !config.introspection {

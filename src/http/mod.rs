@@ -2,6 +2,7 @@
 //! readiness and the published schema. Handlers authenticate at the edge and hand over to GraphQL or the domain.
 mod auth;
 mod client_ip;
+mod cors;
 mod downloads;
 mod errors;
 mod graphql;
@@ -23,7 +24,6 @@ use axum::{
     response::IntoResponse,
     routing::{get, post},
 };
-use tower_http::cors::{Any, CorsLayer};
 
 use crate::{error::AppError, graphql::AppSchema, state::AppState};
 
@@ -34,24 +34,28 @@ pub struct HttpState {
     pub schema: AppSchema,
     /// Open WebSockets, counted against their caps.
     pub sockets: std::sync::Arc<ws_caps::Sockets>,
+    /// Parsed and validated GraphQL documents, by their text (shared with the schema).
+    pub documents: std::sync::Arc<crate::graphql::documents::DocumentCache>,
+    /// Documents of automatic persisted queries, by hash.
+    pub persisted: std::sync::Arc<graphql::persisted::PersistedQueries>,
 }
 
 /// The whole HTTP surface.
-pub fn router(app: AppState, schema: AppSchema) -> Router {
-    // Bearer tokens, not cookies, carry identity, so any origin may call the API.
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods(Any)
-        .allow_headers(Any)
-        .expose_headers([axum::http::HeaderName::from_static("x-request-id")]);
+pub fn router(
+    app: AppState,
+    schema: AppSchema,
+    documents: std::sync::Arc<crate::graphql::documents::DocumentCache>,
+) -> Router {
+    let cors = cors::layer(&app.config);
     let routes = Router::new()
-        .route("/graphql", get(graphql::get_or_upgrade).post(graphql::post))
+        .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/schema.graphql", get(graphql::sdl))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/playground/voice", get(voice_page::page))
+        .route("/playground/assets/{file}", get(playground::asset))
         .route("/files/{id}", get(downloads::file))
         .route("/music/", get(uploads::music_list))
         .route(
@@ -63,6 +67,8 @@ pub fn router(app: AppState, schema: AppSchema) -> Router {
         .layer(cors);
     trace::traced(routes).with_state(HttpState {
         sockets: ws_caps::Sockets::new(&app.config),
+        documents,
+        persisted: std::sync::Arc::new(graphql::persisted::PersistedQueries::new(app.bus.redis())),
         app,
         schema,
     })

@@ -1,15 +1,21 @@
 //! GraphiQL at `GET /graphql`, preloaded with the example operations in `playground/`.
-//! Every `.graphql` file there must be listed in `EXAMPLES` (a test checks it). The page is sent
-//! with a Content-Security-Policy that allows its one inline script by hash, the GraphiQL assets'
-//! host, and connections to this server only; it may not be framed.
+//! Every `.graphql` file there must be listed in `EXAMPLES` (a test checks it). React and GraphiQL
+//! come from this binary: `playground/assets/` (built from pinned npm packages by
+//! `playground/build-assets.sh`) is compiled in and served at `/playground/assets/<file>`, each
+//! page link carrying the file's content hash so it can be cached for good. The page is sent with
+//! a Content-Security-Policy that allows its one inline script by hash and everything else from
+//! this server only; it may not be framed.
 use std::sync::OnceLock;
 
 use axum::{
-    http::header,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
 use base64::Engine;
 use sha2::Digest;
+
+use crate::error::AppError;
 
 /// The example operations, in tab order.
 pub const EXAMPLES: &[(&str, &str)] = &[
@@ -93,6 +99,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "20-voice.graphql",
         include_str!("../../playground/20-voice.graphql"),
     ),
+    (
+        "21-refresh-token.graphql",
+        include_str!("../../playground/21-refresh-token.graphql"),
+    ),
 ];
 
 const TEMPLATE: &str = include_str!("../../playground/index.html");
@@ -110,12 +120,124 @@ pub fn page() -> &'static str {
         let json = serde_json::to_string(&examples)
             .unwrap_or_else(|_| "[]".into())
             .replace("</", "<\\/");
-        TEMPLATE.replace(PLACEHOLDER, &json)
+        let page = TEMPLATE.replace(PLACEHOLDER, &json);
+        // Each asset link gets the versioned name.
+        assets().iter().fold(page, |page, asset| {
+            page.replace(
+                &format!("\"{ASSET_PATH}{}\"", asset.name),
+                &format!("\"{ASSET_PATH}{}\"", asset.versioned),
+            )
+        })
     })
 }
 
-/// Where the page loads React and GraphiQL from.
-const ASSET_HOST: &str = "https://unpkg.com";
+/// Where the assets are served.
+const ASSET_PATH: &str = "/playground/assets/";
+
+/// The files of `playground/assets/`: name, content type, bytes.
+const ASSET_FILES: &[(&str, &str, &[u8])] = &[
+    (
+        "graphiql.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../playground/assets/graphiql.min.js"),
+    ),
+    (
+        "graphiql.min.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../playground/assets/graphiql.min.css"),
+    ),
+    (
+        "react.production.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../playground/assets/react.production.min.js"),
+    ),
+    (
+        "react-dom.production.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../playground/assets/react-dom.production.min.js"),
+    ),
+    (
+        "LICENSES.txt",
+        "text/plain; charset=utf-8",
+        include_bytes!("../../playground/assets/LICENSES.txt"),
+    ),
+];
+
+/// One embedded asset with its content hash.
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    bytes: &'static [u8],
+    /// `<stem>.<hash>.<extension>`: the name the page links to, cached for good.
+    versioned: String,
+    /// The hash as an entity tag, for revalidating the plain name.
+    etag: String,
+}
+
+fn assets() -> &'static [Asset] {
+    static ASSETS: OnceLock<Vec<Asset>> = OnceLock::new();
+    ASSETS.get_or_init(|| {
+        ASSET_FILES
+            .iter()
+            .map(|&(name, content_type, bytes)| {
+                let digest = sha2::Sha256::digest(bytes);
+                let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+                let (stem, extension) = name.rsplit_once('.').unwrap_or((name, ""));
+                Asset {
+                    name,
+                    content_type,
+                    bytes,
+                    versioned: format!("{stem}.{hash}.{extension}"),
+                    etag: format!("\"{hash}\""),
+                }
+            })
+            .collect()
+    })
+}
+
+/// `GET /playground/assets/{file}`: the versioned name (what the page links to) is cached for a
+/// year as immutable; the plain name (e.g. `LICENSES.txt`, for people) is revalidated each time.
+/// Off with GraphiQL (`--graphiql false`).
+pub async fn asset(
+    State(state): State<super::HttpState>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !state.app.config.graphiql {
+        return AppError::NotFound("the playground is turned off on this server".into())
+            .into_response();
+    }
+    let Some((asset, versioned)) = assets().iter().find_map(|asset| {
+        (asset.versioned == file)
+            .then_some((asset, true))
+            .or((asset.name == file).then_some((asset, false)))
+    }) else {
+        return AppError::NotFound("no such playground asset".into()).into_response();
+    };
+    let cache = if versioned {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let common = [
+        (header::CACHE_CONTROL, cache),
+        (header::ETAG, asset.etag.as_str()),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ];
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == asset.etag));
+    if unchanged {
+        return (StatusCode::NOT_MODIFIED, common).into_response();
+    }
+    (
+        common,
+        [(header::CONTENT_TYPE, asset.content_type)],
+        asset.bytes,
+    )
+        .into_response()
+}
 
 /// The page with its security headers.
 pub fn response() -> Response {
@@ -154,12 +276,14 @@ pub(super) fn inline_hashes(page: &str, tag: &str) -> Vec<String> {
         .collect()
 }
 
-/// Scripts: the asset host and the page's inline scripts by their SHA-256, nothing else.
+/// Scripts: this server's assets and the page's inline scripts by their SHA-256, nothing else.
+/// Styles may be inline too (GraphiQL's components set them); images and fonts may be `data:`
+/// (GraphiQL's stylesheet embeds its fonts and icons).
 fn content_security_policy(page: &str) -> String {
     let hashes = inline_hashes(page, "script");
     format!(
-        "default-src 'none'; script-src {ASSET_HOST} {}; style-src {ASSET_HOST} 'unsafe-inline'; \
-         img-src 'self' data: {ASSET_HOST}; font-src {ASSET_HOST} data:; connect-src 'self'; \
+        "default-src 'none'; script-src 'self' {}; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
          frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
         hashes.join(" ")
     )
@@ -189,6 +313,36 @@ mod tests {
             "{policy}"
         );
         assert!(policy.contains("frame-ancestors 'none'"));
-        assert!(policy.starts_with("default-src 'none'; script-src https://unpkg.com 'sha256-"));
+        assert!(policy.starts_with("default-src 'none'; script-src 'self' 'sha256-"));
+        assert!(!policy.contains("http"), "no other host: {policy}");
+    }
+
+    #[test]
+    fn every_asset_is_embedded_and_linked_by_its_versioned_name() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("playground/assets");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = assets().iter().map(|a| a.name.to_string()).collect();
+        embedded.sort();
+        assert_eq!(embedded, on_disk, "playground/assets/ and ASSET_FILES");
+
+        let page = page();
+        for asset in assets()
+            .iter()
+            .filter(|a| a.name.ends_with(".js") || a.name.ends_with(".css"))
+        {
+            let link = format!("\"{ASSET_PATH}{}\"", asset.versioned);
+            assert!(page.contains(&link), "{link} in the page");
+            assert!(
+                asset.versioned.len() == asset.name.len() + 17,
+                "{}",
+                asset.versioned
+            );
+        }
+        assert!(!page.contains("https://"), "nothing from another host");
+        assert!(!page.contains("http://"), "nothing from another host");
     }
 }

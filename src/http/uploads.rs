@@ -238,7 +238,11 @@ pub async fn profile_image(
 ) -> AppResult<Response> {
     let (app, form) = upload.read(&viewer, Limit::File).await?;
     let user = files::set_avatar(&app, &viewer, form.file).await?;
-    Ok(Json(json!({ "profile_image": user.avatar_url })).into_response())
+    let url = user
+        .avatar_url
+        .as_deref()
+        .map(|path| files::absolute(&app, path));
+    Ok(Json(json!({ "profile_image": url })).into_response())
 }
 
 /// `POST /api/chats/{chat_id}/messages/file`: a message whose kind comes from the file's bytes.
@@ -285,7 +289,7 @@ pub async fn group_image(
         .image_url
         .as_deref()
         .and_then(files::file_id_of)
-        .map(|id| files::signed_path(&app, id));
+        .map(|id| files::signed_url(&app, id));
     Ok(Json(json!({ "image_url": url })).into_response())
 }
 

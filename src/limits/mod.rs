@@ -35,12 +35,14 @@ pub enum Action {
     Login,
     /// Login attempts (per login name).
     LoginName,
+    /// Refresh tokens traded in (per client address).
+    Refresh,
     /// WebRTC signals sent and voice state updates (per user).
     Signal,
 }
 
 impl Action {
-    const ALL: [Action; 9] = [
+    const ALL: [Action; 10] = [
         Self::Send,
         Self::Reaction,
         Self::Typing,
@@ -49,6 +51,7 @@ impl Action {
         Self::Register,
         Self::Login,
         Self::LoginName,
+        Self::Refresh,
         Self::Signal,
     ];
 
@@ -63,6 +66,7 @@ impl Action {
             Self::Register => "register",
             Self::Login => "login",
             Self::LoginName => "login-name",
+            Self::Refresh => "refresh",
             Self::Signal => "signal",
         }
     }
@@ -78,6 +82,7 @@ impl Action {
             Self::Register => "too many accounts registered from this address",
             Self::Login => "too many login attempts from this address",
             Self::LoginName => "too many login attempts for this account",
+            Self::Refresh => "too many token refreshes from this address",
             Self::Signal => "too many voice signals",
         }
     }
@@ -93,6 +98,7 @@ impl Action {
             Self::Invite => (l.invites_per_minute, l.invites_burst),
             Self::Register => (l.register_per_minute, l.register_burst),
             Self::Login => (l.login_per_minute, l.login_burst),
+            Self::Refresh => (l.refresh_per_minute, l.refresh_burst),
             Self::Signal => (l.signals_per_minute, l.signals_burst),
             Self::LoginName => (
                 config.login_attempts_per_minute,

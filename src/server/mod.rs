@@ -7,6 +7,7 @@
 //! in flight finish; at the drain's deadline drop whatever is still open.
 mod body;
 mod conn;
+mod unread;
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -33,6 +34,9 @@ pub struct Timeouts {
     pub body_stall: Duration,
     /// Slowest average body rate accepted after the grace period (bytes/s; 0: none).
     pub min_body_rate: u64,
+    /// Most bytes of a body its handler left unread (a refused upload) read and discarded so
+    /// the client sees the answer; past it the connection closes instead.
+    pub drain_limit: u64,
 }
 
 impl Timeouts {
@@ -43,6 +47,7 @@ impl Timeouts {
             keep_alive: seconds(config.keep_alive_seconds),
             body_stall: seconds(config.body_timeout_seconds),
             min_body_rate: config.min_body_bytes_per_second,
+            drain_limit: config.max_refused_body_bytes,
         }
     }
 }
@@ -155,12 +160,15 @@ async fn respond(
             activity.clone(),
         ))
     };
+    let announced = unread::Announced::of(&parts.headers);
+    let (unread, body) = unread::Shared::new(body);
     let request = axum::http::Request::from_parts(parts, body);
     let response = match router.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
-    let response = if activity.body_was_too_slow() {
+    let too_slow = activity.body_was_too_slow();
+    let mut response = if too_slow {
         body::too_slow_response()
     } else {
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -168,6 +176,12 @@ async fn respond(
         }
         response
     };
+    if !too_slow
+        && response.status() != StatusCode::SWITCHING_PROTOCOLS
+        && unread.drain(announced, timeouts.drain_limit).await
+    {
+        unread::close_after(&mut response);
+    }
     Ok(response.map(|body| Tracking { body, _busy: busy }))
 }
 

@@ -44,10 +44,7 @@ async fn register_login_me_logout_round_trip() {
             "login {login}: {response}"
         );
     }
-    let second = app.login("sara", PASSWORD).await["data"]["login"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let second = app.login_token("sara").await;
 
     let out = app
         .gql_ok(Some(token), "mutation { logout }", json!({}))
@@ -209,10 +206,7 @@ async fn update_profile_changes_fields_and_refuses_taken_names() {
 async fn change_password_needs_the_current_one_and_revokes_other_sessions() {
     let (app, _dir) = spawn_app().await;
     let user = app.register("kian").await;
-    let other_session = app.login("kian", PASSWORD).await["data"]["login"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let other_session = app.login_token("kian").await;
     let change = "mutation($input: ChangePasswordInput!) { changePassword(input: $input) }";
 
     let wrong = app

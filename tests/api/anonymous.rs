@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::{error_code, spawn_app};
 
-/// Fields anyone may call.
-const PUBLIC: &[&str] = &["register", "login", "serverTime"];
+/// Fields anyone may call (`refreshToken`'s token is its credential: tests/api/refresh_tokens.rs).
+const PUBLIC: &[&str] = &["register", "login", "refreshToken", "serverTime"];
 
 const TYPE_REF: &str = "fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }";
 

@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::fixtures::{create_group, send};
-use crate::helpers::{PASSWORD, TestApp, WsClient, WsEvent, spawn_with_config, test_config};
+use crate::helpers::{TestApp, WsClient, WsEvent, spawn_with_config, test_config};
 
 /// Both TEST_DATABASE_URL and TEST_REDIS_URL (the Redis URL), or `None` with a "not run" line.
 pub(crate) fn services() -> Option<String> {
@@ -104,11 +104,7 @@ pub(crate) async fn next_message(ws: &mut WsClient) -> String {
 }
 
 async fn token_on(app: &TestApp, username: &str) -> String {
-    let response: Value = app.login(username, PASSWORD).await;
-    response["data"]["login"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    app.login_token(username).await
 }
 
 #[tokio::test]

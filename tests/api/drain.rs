@@ -69,7 +69,11 @@ impl HeldRequest {
 /// `GET /readyz` through the instance's own router (its listener is closed while it drains).
 async fn readiness(state: &goftgu::AppState) -> (u16, Value) {
     let state = state.clone();
-    let router = goftgu::http::router(state.clone(), goftgu::graphql::build_schema(state));
+    let documents = std::sync::Arc::new(goftgu::graphql::documents::DocumentCache::new(
+        &state.metrics,
+    ));
+    let schema = goftgu::graphql::build_schema(state.clone(), documents.clone());
+    let router = goftgu::http::router(state, schema, documents);
     let request = axum::http::Request::get("/readyz")
         .body(axum::body::Body::empty())
         .unwrap();

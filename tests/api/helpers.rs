@@ -230,6 +230,15 @@ impl TestApp {
         .await
     }
 
+    /// Logs in with the standard password and returns the new access token.
+    pub async fn login_token(&self, login: &str) -> String {
+        let response = self.login(login, PASSWORD).await;
+        response["data"]["login"]["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login {login}: {response}"))
+            .to_owned()
+    }
+
     /// Opens a WebSocket to `path` offering `protocol`.
     pub async fn ws(&self, path: &str, protocol: &str) -> WsClient {
         let mut request = format!("ws://127.0.0.1:{}{path}", self.port)

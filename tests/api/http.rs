@@ -95,6 +95,7 @@ async fn graphiql_is_served_with_every_example_operation() {
     let response = app
         .client
         .get(format!("{}/graphql", app.address))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
         .send()
         .await
         .unwrap();

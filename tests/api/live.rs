@@ -711,6 +711,7 @@ fn subscription_in_process(
         user_id: claims.sub,
         session_id: claims.jti,
         is_staff: false,
+        token_expires_at: chrono::DateTime::from_timestamp(claims.exp, 0).unwrap(),
     };
     let query = "subscription($c: ID!) { chatEvents(chatId: $c) { __typename
         ... on MessageCreated { cursor message { content } }
@@ -718,7 +719,10 @@ fn subscription_in_process(
     let request = async_graphql::Request::new(query)
         .variables(async_graphql::Variables::from_json(json!({ "c": chat_id })))
         .data(goftgu::auth::AuthState::Authenticated(viewer));
-    goftgu::graphql::build_schema(app.state.clone()).execute_stream(request)
+    let documents = std::sync::Arc::new(goftgu::graphql::documents::DocumentCache::new(
+        &app.state.metrics,
+    ));
+    goftgu::graphql::build_schema(app.state.clone(), documents).execute_stream(request)
 }
 
 #[tokio::test]

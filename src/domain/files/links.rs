@@ -16,20 +16,36 @@ use crate::{
 /// The URL a client uses to fetch a file: public for avatars, otherwise signed and expiring.
 pub fn url(app: &AppState, file: &file::Model) -> String {
     if file.purpose == Purpose::Avatar {
-        return format!("/files/{}", file.id);
+        return absolute(app, &stored_path(file.id));
     }
-    signed_path(app, file.id)
+    signed_url(app, file.id)
 }
 
-/// A signed, expiring `/files/{id}` link.
-pub fn signed_path(app: &AppState, id: Uuid) -> String {
+/// What is stored for a public file (an avatar, a chat image): its path, so a change of the
+/// public address changes every link at once.
+pub fn stored_path(id: Uuid) -> String {
+    format!("/files/{id}")
+}
+
+/// A signed, expiring link to file `id`, absolute.
+pub fn signed_url(app: &AppState, id: Uuid) -> String {
     let expires = Utc::now().timestamp() + app.config.link_ttl_seconds as i64;
-    sign(&app.link_secret, id, expires)
+    absolute(app, &sign(&app.link_secret, id, expires))
 }
 
-/// The file id inside a stored `/files/{id}` URL.
+/// A path on this server as a URL clients on any origin can use (the public base in front); an
+/// already absolute URL is kept.
+pub fn absolute(app: &AppState, path: &str) -> String {
+    if path.starts_with('/') {
+        format!("{}{path}", app.config.public_base())
+    } else {
+        path.to_owned()
+    }
+}
+
+/// The file id inside a stored `/files/{id}` URL (a path, or an absolute URL of this server).
 pub fn file_id_of(url: &str) -> Option<Uuid> {
-    let rest = url.strip_prefix("/files/")?;
+    let rest = url.split_once("/files/")?.1;
     Uuid::parse_str(rest.split(['?', '/']).next()?).ok()
 }
 

@@ -100,8 +100,8 @@ impl Chat {
     async fn image_url(&self, ctx: &Context<'_>) -> Option<String> {
         let stored = self.0.image_url.as_deref()?;
         Some(match crate::domain::files::file_id_of(stored) {
-            Some(id) => crate::domain::files::signed_path(ctx.app(), id),
-            None => stored.to_string(),
+            Some(id) => crate::domain::files::signed_url(ctx.app(), id),
+            None => crate::domain::files::absolute(ctx.app(), stored),
         })
     }
 

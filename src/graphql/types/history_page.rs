@@ -7,7 +7,7 @@ use async_graphql::Context;
 use super::{Message, Page, cursor};
 use crate::{
     domain::history::{self, Paging},
-    graphql::context::ContextExt,
+    graphql::{context::ContextExt, loaders::UserId},
 };
 
 /// Connection arguments of a history query.
@@ -45,7 +45,14 @@ pub async fn message_page(
         args.limit.map(i64::from),
         args.skip.map(i64::from),
     )?;
-    let page = history::list(ctx.app(), viewer, chat_id, paging).await?;
+    let look = ctx.look_ahead();
+    let senders = look.field("nodes").field("sender").exists()
+        || look.field("edges").field("node").field("sender").exists();
+    let page = history::list(ctx.app(), viewer, chat_id, paging, senders).await?;
+    // The senders came with the page: `Message.sender` finds them in the request's loader.
+    ctx.loader()
+        .feed_many(page.senders.into_iter().map(|u| (UserId(u.id), u)))
+        .await;
     let items = page
         .messages
         .into_iter()

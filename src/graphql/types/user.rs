@@ -73,8 +73,9 @@ impl User {
     }
 
     /// URL of the profile image, if one was uploaded.
-    async fn avatar_url(&self) -> Option<&str> {
-        self.model.avatar_url.as_deref()
+    async fn avatar_url(&self, ctx: &Context<'_>) -> Option<String> {
+        let stored = self.model.avatar_url.as_deref()?;
+        Some(crate::domain::files::absolute(ctx.app(), stored))
     }
 
     /// Staff can read every chat.

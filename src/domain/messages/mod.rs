@@ -4,9 +4,11 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, Func},
 };
 use uuid::Uuid;
+
+mod one_statement;
 
 use super::files::kind_of;
 use super::{
@@ -96,6 +98,13 @@ pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult
         forwarded_from_sender_id: None,
     };
     let file_ids: Vec<Uuid> = attachments.iter().map(|f| f.id).collect();
+    if file_ids.is_empty() && app.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // One statement, atomic by itself: no BEGIN and COMMIT round trips.
+        return autocommit(app, |db, outbox| {
+            Box::pin(async move { insert(db, outbox, draft).await })
+        })
+        .await;
+    }
     in_transaction(app, |txn, outbox| {
         Box::pin(async move {
             let message = insert(txn, outbox, draft).await?;
@@ -328,21 +337,47 @@ async fn insert<C: ConnectionTrait>(
     draft: Draft,
 ) -> AppResult<message::Model> {
     let id = Uuid::now_v7();
-    let now = Utc::now();
-    // RETURNING hands the new number back in the same statement.
-    let seq = chat::Entity::update_many()
+    let message = if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        one_statement::insert(db, id, Utc::now(), &draft).await?
+    } else {
+        three_statements(db, id, draft).await?
+    };
+    let event = Event::MessageCreated {
+        message: message.clone(),
+    };
+    outbox.record(Topic::Chat(message.chat_id), event);
+    Ok(message)
+}
+
+/// `insert` where data-modifying CTEs are missing (SQLite): the same three writes, one by one, in
+/// the caller's transaction.
+async fn three_statements<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    draft: Draft,
+) -> AppResult<message::Model> {
+    // The number and the time are taken together, under the chat row's lock: a send that
+    // read the clock earlier but got the lock later takes its predecessor's time, so
+    // `createdAt` never goes backwards against `seq`. RETURNING hands both back in the same
+    // statement.
+    let now = Expr::value(Utc::now());
+    let bumped = chat::Entity::update_many()
         .col_expr(
             chat::Column::LastSeq,
             Expr::col(chat::Column::LastSeq).add(1),
         )
         .col_expr(chat::Column::LastMessageId, Expr::value(id))
-        .col_expr(chat::Column::LastActivityAt, Expr::value(now))
+        .col_expr(
+            chat::Column::LastActivityAt,
+            Func::greatest([Expr::col(chat::Column::LastActivityAt), now]).into(),
+        )
         .filter(chat::Column::Id.eq(draft.chat_id))
         .exec_with_returning(db)
         .await?
-        .first()
-        .ok_or_else(|| AppError::NotFound("chat not found".into()))?
-        .last_seq;
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::NotFound("chat not found".into()))?;
+    let (seq, now) = (bumped.last_seq, bumped.last_activity_at);
     let message = message::ActiveModel {
         id: Set(id),
         chat_id: Set(draft.chat_id),
@@ -368,9 +403,5 @@ async fn insert<C: ConnectionTrait>(
             .exec(db)
             .await?;
     }
-    let event = Event::MessageCreated {
-        message: message.clone(),
-    };
-    outbox.record(Topic::Chat(message.chat_id), event);
     Ok(message)
 }
