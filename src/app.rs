@@ -12,7 +12,7 @@ use crate::{
     auth,
     config::Config,
     db,
-    domain::{playback, presence, typing, voice},
+    domain::{messages::group_commit::SendQueue, playback, presence, typing, voice},
     drain::Drain,
     events::{self, Bus},
     graphql, http,
@@ -76,6 +76,10 @@ impl AppState {
         let limits = Arc::new(Limits::new(&config, bus.redis()));
         let sessions = Arc::new(crate::domain::session_cache::SessionCache::new(bus.redis()));
         let drain = Drain::new(std::time::Duration::from_secs(config.drain_seconds));
+        let sqlite_writes: Option<Arc<tokio::sync::Mutex<()>>> = is_sqlite.then(Arc::default);
+        let sends = sqlite_writes.clone().map(|turn| {
+            SendQueue::start(db.clone(), bus.clone(), turn, metrics.clone())
+        });
         let state = Self {
             db,
             keys: Arc::new(auth::token::TokenKeys::new(
@@ -94,7 +98,8 @@ impl AppState {
             drain,
             metrics,
             sessions,
-            sqlite_writes: is_sqlite.then(Arc::default),
+            sqlite_writes,
+            sends,
         };
         Ok(state)
     }

@@ -51,6 +51,10 @@ pub struct Metrics {
     pub documents_cached: Family<FieldLabels, Counter>,
     /// SQL statement latency.
     pub sql_seconds: Histogram,
+    /// SQLite write transactions carrying sends (group commit).
+    pub send_batches: Counter,
+    /// Sends written by those transactions.
+    pub batched_sends: Counter,
     /// Mirrors, set when scraped.
     sockets: Gauge<i64, AtomicI64>,
     pool_size: Gauge<i64, AtomicI64>,
@@ -140,6 +144,18 @@ impl Default for Metrics {
             "Time the database took per SQL statement",
             sql_seconds.clone(),
         );
+        let send_batches = Counter::default();
+        registry.register(
+            "send_batches",
+            "SQLite write transactions carrying sends (group commit)",
+            send_batches.clone(),
+        );
+        let batched_sends = Counter::default();
+        registry.register(
+            "batched_sends",
+            "Sends written by those transactions (divided by send_batches: the mean batch size)",
+            batched_sends.clone(),
+        );
         let sockets = Gauge::default();
         registry.register(
             "websockets",
@@ -218,6 +234,8 @@ impl Default for Metrics {
             upload_bytes,
             documents_cached,
             sql_seconds,
+            send_batches,
+            batched_sends,
             sockets,
             pool_size,
             pool_idle,

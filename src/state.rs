@@ -50,6 +50,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// On SQLite, the turn of each write transaction (one writer at a time, in order).
     pub sqlite_writes: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// On SQLite, the writer that commits concurrent sends together.
+    pub sends: Option<crate::domain::messages::group_commit::SendQueue>,
     /// Verified sessions, so requests need no statement to learn who asks.
     pub sessions: Arc<crate::domain::session_cache::SessionCache>,
 }

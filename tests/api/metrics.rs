@@ -30,7 +30,7 @@ pub async fn scrape(app: &TestApp) -> String {
 }
 
 /// The value of the sample `name` (with its labels, exactly as exposed), or 0 when absent.
-fn sample(body: &str, name: &str) -> f64 {
+pub(crate) fn sample(body: &str, name: &str) -> f64 {
     body.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .map_or(0.0, |v| v.parse().unwrap())

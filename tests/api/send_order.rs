@@ -82,6 +82,105 @@ async fn sixty_four_concurrent_senders_get_gap_free_seq_and_created_at_in_order(
         .map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap())
         .collect();
     assert!(parsed.windows(2).all(|w| w[0] <= w[1]), "{listed:?}");
+
+    if std::env::var("TEST_DATABASE_URL").is_err() {
+        // SQLite: the sends were committed together, several to a transaction.
+        let (batches, sends) = batch_counts(&app).await;
+        assert_eq!(sends, 64.0, "every send went through the writer");
+        assert!(batches < sends, "{batches} transactions for {sends} sends");
+    }
+}
+
+/// SQLite's group commit so far: (transactions, sends they carried), from `/metrics`.
+async fn batch_counts(app: &crate::helpers::TestApp) -> (f64, f64) {
+    let body = crate::metrics::scrape(app).await;
+    (
+        crate::metrics::sample(&body, "goftgu_send_batches_total"),
+        crate::metrics::sample(&body, "goftgu_batched_sends_total"),
+    )
+}
+
+#[tokio::test]
+async fn a_send_failing_inside_its_batch_fails_alone_and_its_batch_mates_land() {
+    use sea_orm::ConnectionTrait;
+    let (app, _dir) = spawn_app().await;
+    let mut users = Vec::new();
+    for i in 0..4 {
+        users.push(app.register(&format!("batch{i}")).await);
+    }
+    let names: Vec<&str> = users[1..].iter().map(|u| u.username.as_str()).collect();
+    let chat = create_group(&app, &users[0].token, "poisoned", &names).await;
+    // The database itself refuses one row, after every check of the server passed: the write
+    // fails inside the transaction that carries it.
+    let db = &app.state.db;
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_unprepared(
+            "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF NEW.content = 'poison' THEN RAISE EXCEPTION 'poisoned row'; END IF; \
+             RETURN NEW; END $$",
+        )
+        .await
+        .unwrap();
+        db.execute_unprepared(
+            "CREATE TRIGGER poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION poison()",
+        )
+        .await
+        .unwrap();
+    } else {
+        db.execute_unprepared(
+            "CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.content = 'poison' \
+             BEGIN SELECT RAISE(ABORT, 'poisoned row'); END",
+        )
+        .await
+        .unwrap();
+    }
+    let (batches_before, sends_before) = batch_counts(&app).await;
+    let sends = (0..32).map(|i| {
+        let (app, user, chat) = (&app, &users[i % users.len()], chat.clone());
+        let text = if i == 13 { "poison".to_owned() } else { format!("fine {i}") };
+        async move {
+            let answer = app
+                .gql(
+                    Some(&user.token),
+                    "mutation($c: ID!, $t: String!) { sendMessage(input: { chatId: $c, content: $t }) { id content } }",
+                    json!({ "c": chat, "t": text }),
+                )
+                .await;
+            (text, answer)
+        }
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    for (text, answer) in &answers {
+        if text == "poison" {
+            assert_eq!(crate::helpers::error_code(answer), "INTERNAL", "{answer}");
+            assert!(answer["data"]["sendMessage"].is_null(), "{answer}");
+        } else {
+            assert_eq!(answer["data"]["sendMessage"]["content"], *text, "{answer}");
+        }
+    }
+    let chat_id: uuid::Uuid = chat.parse().unwrap();
+    let rows = goftgu::entity::message::Entity::find()
+        .filter(goftgu::entity::message::Column::ChatId.eq(chat_id))
+        .order_by_asc(goftgu::entity::message::Column::Seq)
+        .all(db)
+        .await
+        .unwrap();
+    let fine: Vec<&str> = rows
+        .iter()
+        .filter_map(|m| m.content.as_deref())
+        .filter(|c| c.starts_with("fine "))
+        .collect();
+    assert_eq!(fine.len(), 31, "{fine:?}");
+    assert!(rows.iter().all(|m| m.content.as_deref() != Some("poison")));
+    let first = rows[0].seq;
+    let seqs: Vec<i64> = rows.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (first..first + rows.len() as i64).collect::<Vec<_>>());
+
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        let (batches, sends) = batch_counts(&app).await;
+        assert_eq!(sends - sends_before, 32.0);
+        assert!(batches - batches_before < 32.0, "some sends shared a transaction");
+    }
 }
 
 #[tokio::test]
@@ -103,8 +202,8 @@ async fn a_send_costs_two_statements_on_postgres() {
         // The access check, then one statement that writes everything.
         assert_eq!(statements, 2, "sendMessage on PostgreSQL");
     } else {
-        // The access check, then three writes in one transaction (BEGIN and COMMIT are not
-        // counted), in process.
+        // The access check, then the writer's three writes (BEGIN and COMMIT are not counted),
+        // in process; concurrent sends share them (group commit).
         assert_eq!(statements, 4, "sendMessage on SQLite");
     }
 }

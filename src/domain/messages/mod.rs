@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+pub mod group_commit;
 mod one_statement;
 
 use super::files::kind_of;
@@ -98,6 +99,10 @@ pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult
         forwarded_from_sender_id: None,
     };
     let file_ids: Vec<Uuid> = attachments.iter().map(|f| f.id).collect();
+    if let Some(queue) = &app.sends {
+        // SQLite: written with whatever other sends are queued, in one transaction.
+        return queue.send(draft, file_ids).await;
+    }
     if file_ids.is_empty() && app.db.get_database_backend() == sea_orm::DbBackend::Postgres {
         // One statement, atomic by itself: no BEGIN and COMMIT round trips.
         return autocommit(app, |db, outbox| {
