@@ -77,9 +77,9 @@ impl AppState {
         let sessions = Arc::new(crate::domain::session_cache::SessionCache::new(bus.redis()));
         let drain = Drain::new(std::time::Duration::from_secs(config.drain_seconds));
         let sqlite_writes: Option<Arc<tokio::sync::Mutex<()>>> = is_sqlite.then(Arc::default);
-        let sends = sqlite_writes.clone().map(|turn| {
-            SendQueue::start(db.clone(), bus.clone(), turn, metrics.clone())
-        });
+        let sends = sqlite_writes
+            .clone()
+            .map(|turn| SendQueue::start(db.clone(), bus.clone(), turn, metrics.clone()));
         let state = Self {
             db,
             keys: Arc::new(auth::token::TokenKeys::new(

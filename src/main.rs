@@ -4,7 +4,25 @@ use goftgu::{
     AppState, Application, Config, app::shutdown_signal, config::Command, domain::accounts,
 };
 
+/// mimalloc for Rust's allocations (see Cargo.toml); C code (SQLite) keeps the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The allocator is tuned before anything allocates (the standard library allocates before
+/// `main`, and mimalloc fixes some choices at its first allocation): ELF runs `.init_array`
+/// entries before it calls `main`.
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static TUNE_ALLOCATOR: extern "C" fn() = {
+    extern "C" fn tune() {
+        goftgu::memory::tune_allocator();
+    }
+    tune
+};
+
 fn main() -> anyhow::Result<()> {
+    #[cfg(not(target_os = "linux"))]
     goftgu::memory::tune_allocator();
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -179,7 +179,10 @@ async fn a_send_failing_inside_its_batch_fails_alone_and_its_batch_mates_land() 
     if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
         let (batches, sends) = batch_counts(&app).await;
         assert_eq!(sends - sends_before, 32.0);
-        assert!(batches - batches_before < 32.0, "some sends shared a transaction");
+        assert!(
+            batches - batches_before < 32.0,
+            "some sends shared a transaction"
+        );
     }
 }
 

@@ -155,8 +155,8 @@ async fn together(
     let now = Utc::now();
     for (chat_id, indexes) in by_chat(jobs) {
         let last = &jobs[*indexes.last().expect("a chat has a send")];
-        let Some((last_seq, created_at)) = take_numbers(&txn, chat_id, indexes.len(), last.id, now)
-            .await?
+        let Some((last_seq, created_at)) =
+            take_numbers(&txn, chat_id, indexes.len(), last.id, now).await?
         else {
             for i in indexes {
                 results[i] = Some(Err(AppError::NotFound("chat not found".into())));
