@@ -24,6 +24,33 @@ use sea_orm::{
 
 use crate::config::Config;
 
+/// Turns on SQLite's query planner stability guarantee for the connection. Without it, a
+/// statement whose plan looked at a bound value (`LIMIT ?` in every page query, with SQLite
+/// built with STAT4 as sqlx builds it) is expired by every new binding and prepared again on
+/// every run: 15% of the server's CPU on a history page (perf, BENCHMARKS.md). With it, a
+/// statement keeps the plan it was prepared with, and sqlx's statement cache does its job.
+async fn stable_plans(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: `db` is this connection's open handle, held locked for the call; this option
+    // takes an int (1: on) and an int pointer for the new value, which may be null.
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_db_config(
+            db,
+            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            1 as std::ffi::c_int,
+            std::ptr::null_mut::<std::ffi::c_int>(),
+        )
+    };
+    if rc == libsqlite3_sys::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Configuration(
+            format!("SQLITE_DBCONFIG_ENABLE_QPSG failed with code {rc}").into(),
+        ))
+    }
+}
+
 /// First wait before retrying an unreachable database at start-up; doubled after each attempt.
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 /// Longest wait between two start-up attempts.
@@ -89,6 +116,9 @@ async fn connect_once(
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+        })
+        .map_sqlx_sqlite_pool_opts(|pool| {
+            pool.after_connect(|conn, _| Box::pin(async move { stable_plans(conn).await }))
         });
     let mut db = Database::connect(options).await?;
     db.set_metric_callback(move |info| {
@@ -219,6 +249,51 @@ mod tests {
 
     fn sqlx_err(err: sqlx::Error) -> Arc<sqlx::Error> {
         Arc::new(err)
+    }
+
+    /// The connection's QPSG flag as SQLite reports it (-1 leaves it unchanged).
+    async fn qpsg(conn: &mut sqlx::SqliteConnection) -> std::ffi::c_int {
+        let mut handle = conn.lock_handle().await.unwrap();
+        let mut on: std::ffi::c_int = -1;
+        // SAFETY: as in `stable_plans`, with -1 to read the flag into `on`.
+        let rc = unsafe {
+            libsqlite3_sys::sqlite3_db_config(
+                handle.as_raw_handle().as_ptr(),
+                libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+                -1 as std::ffi::c_int,
+                &mut on as *mut std::ffi::c_int,
+            )
+        };
+        assert_eq!(rc, libsqlite3_sys::SQLITE_OK);
+        on
+    }
+
+    #[tokio::test]
+    async fn sqlite_connections_keep_their_plans() {
+        use sea_orm::sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        assert_eq!(qpsg(&mut conn).await, 0, "off by default");
+        stable_plans(&mut conn).await.unwrap();
+        assert_eq!(qpsg(&mut conn).await, 1);
+
+        // Every connection of the server's own pool has it.
+        use clap::Parser;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::parse_from(["goftgu"]);
+        config.database_url = Some(format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("plans.db").display()
+        ));
+        let db = connect(&config, Arc::default(), Histogram::new([1.0]))
+            .await
+            .unwrap();
+        let pool = db.get_sqlite_connection_pool();
+        let (mut first, mut second) =
+            (pool.acquire().await.unwrap(), pool.acquire().await.unwrap());
+        assert_eq!(qpsg(&mut first).await, 1);
+        assert_eq!(qpsg(&mut second).await, 1);
     }
 
     #[test]
