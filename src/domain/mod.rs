@@ -1,7 +1,9 @@
 //! Business rules per area. Plain Rust in, `AppError` out; no GraphQL or HTTP types here.
 //! Every entry point takes the caller (`Viewer`) and checks what it may touch; for chats and
 //! messages that check lives in one place, `access`. Writes run through `in_transaction` or
-//! `autocommit`, which publish the events a write recorded once it is committed (`outbox`).
+//! `autocommit`, which publish the events a write recorded once it is committed (`outbox`);
+//! sends on SQLite run through the group-commit writer (`messages::group_commit`), which does the
+//! same for its batches.
 pub mod access;
 pub mod accounts;
 pub mod chats;
