@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, IntoActiveModel,
-    QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, TransactionTrait,
     sea_query::{CaseStatement, Expr, ExprTrait, Func},
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -208,8 +208,8 @@ fn by_chat(jobs: &[Job]) -> Vec<(Uuid, Vec<usize>)> {
 /// Takes `count` numbers for the chat in one statement: its new `last_seq` (the batch has the
 /// `count` numbers up to it) and the batch's time, never behind the chat's previous activity, so
 /// `createdAt` never goes backwards against `seq`. None when the chat is gone.
-async fn take_numbers(
-    txn: &DatabaseTransaction,
+pub(super) async fn take_numbers<C: ConnectionTrait>(
+    db: &C,
     chat_id: Uuid,
     count: usize,
     last_message_id: Uuid,
@@ -226,7 +226,7 @@ async fn take_numbers(
             Func::greatest([Expr::col(chat::Column::LastActivityAt), Expr::value(now)]).into(),
         )
         .filter(chat::Column::Id.eq(chat_id))
-        .exec_with_returning(txn)
+        .exec_with_returning(db)
         .await?;
     Ok(bumped
         .into_iter()

@@ -3,8 +3,7 @@
 //! Reading history lives in `history`.
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
-    sea_query::{Expr, ExprTrait, Func},
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -19,7 +18,7 @@ use super::{
 };
 use crate::{
     entity::{
-        chat, chat_member,
+        chat_member,
         file::{self, Purpose},
         message::{self, MessageKind},
     },
@@ -363,26 +362,10 @@ async fn three_statements<C: ConnectionTrait>(
 ) -> AppResult<message::Model> {
     // The number and the time are taken together, under the chat row's lock: a send that
     // read the clock earlier but got the lock later takes its predecessor's time, so
-    // `createdAt` never goes backwards against `seq`. RETURNING hands both back in the same
-    // statement.
-    let now = Expr::value(Utc::now());
-    let bumped = chat::Entity::update_many()
-        .col_expr(
-            chat::Column::LastSeq,
-            Expr::col(chat::Column::LastSeq).add(1),
-        )
-        .col_expr(chat::Column::LastMessageId, Expr::value(id))
-        .col_expr(
-            chat::Column::LastActivityAt,
-            Func::greatest([Expr::col(chat::Column::LastActivityAt), now]).into(),
-        )
-        .filter(chat::Column::Id.eq(draft.chat_id))
-        .exec_with_returning(db)
+    // `createdAt` never goes backwards against `seq`.
+    let (seq, now) = group_commit::take_numbers(db, draft.chat_id, 1, id, Utc::now())
         .await?
-        .into_iter()
-        .next()
         .ok_or_else(|| AppError::NotFound("chat not found".into()))?;
-    let (seq, now) = (bumped.last_seq, bumped.last_activity_at);
     let message = message::ActiveModel {
         id: Set(id),
         chat_id: Set(draft.chat_id),
