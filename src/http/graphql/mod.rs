@@ -111,16 +111,9 @@ pub async fn post(
                 Ok(request) => request,
                 Err(answer) => return render::single(media, answer),
             };
-            let mut batch = BatchRequest::Single(request);
-            if let Err(err) = budget::check_batch(
-                &budget::Budget::from_config(&app.config),
-                &state.documents,
-                &mut batch,
-            ) {
-                return graphql_refusal(unnamed_bad_input(err.message));
-            }
-            let BatchRequest::Single(request) = batch else {
-                unreachable!("a single request stays single")
+            let request = match within_budget(&state, request) {
+                Ok(request) => request,
+                Err(refused) => return graphql_refusal(refused),
             };
             let loaders = crate::graphql::loaders::per_request(app.clone());
             render::single(media, run(&state, request, auth, loaders, client).await)
@@ -159,6 +152,22 @@ pub async fn post(
             render::batch(media, &answers)
         }
     }
+}
+
+/// `request` measured against the request budget (as a batch of one), or why it is refused.
+fn within_budget(state: &HttpState, request: Request) -> Result<Request, AppError> {
+    let mut batch = BatchRequest::Single(request);
+    if let Err(err) = budget::check_batch(
+        &budget::Budget::from_config(&state.app.config),
+        &state.documents,
+        &mut batch,
+    ) {
+        return Err(unnamed_bad_input(err.message));
+    }
+    let BatchRequest::Single(request) = batch else {
+        unreachable!("a single request stays single")
+    };
+    Ok(request)
 }
 
 /// GraphiQL for browsers; the subscription socket for WebSocket clients that connect to
@@ -200,22 +209,14 @@ pub async fn get(
     if let AuthState::Unverified(err) = auth {
         return graphql_refusal(err);
     }
-    let mut request = match prepare(&state, params).await {
+    let request = match prepare(&state, params).await {
         Ok(request) => request,
         Err(unready) => return unready.into_response(media),
     };
-    let mut batch = BatchRequest::Single(request);
-    if let Err(err) = budget::check_batch(
-        &budget::Budget::from_config(&app.config),
-        &state.documents,
-        &mut batch,
-    ) {
-        return graphql_refusal(unnamed_bad_input(err.message));
-    }
-    let BatchRequest::Single(single) = batch else {
-        unreachable!("a single request stays single")
+    let mut request = match within_budget(&state, request) {
+        Ok(request) => request,
+        Err(refused) => return graphql_refusal(refused),
     };
-    request = single;
     match operation_type(&mut request) {
         Some(OperationType::Mutation) => {
             return render::method_not_allowed(
