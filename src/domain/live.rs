@@ -128,8 +128,11 @@ impl<'a> Subscriber<'a> {
     }
 
     /// Every change of these users' online state from now on (subscribed before the caller reads
-    /// their current state, so no change falls in between).
-    pub fn presence(&self, user_ids: &[Uuid]) -> impl Stream<Item = PresenceChange> + use<> {
+    /// their current state, so no change falls in between), with the bus event it came from.
+    pub fn presence(
+        &self,
+        user_ids: &[Uuid],
+    ) -> impl Stream<Item = (Arc<Delivered>, PresenceChange)> + use<> {
         let mut topics = StreamMap::new();
         for id in user_ids {
             topics.insert(
@@ -138,16 +141,20 @@ impl<'a> Subscriber<'a> {
             );
         }
         topics.filter_map(|(_, item)| async move {
-            match item.ok().as_deref().map(|d| &d.event) {
-                Some(Event::PresenceChanged {
+            let delivered = item.ok()?;
+            match delivered.event {
+                Event::PresenceChanged {
                     user_id,
                     online,
                     last_seen,
-                }) => Some(PresenceChange {
-                    user_id: *user_id,
-                    online: *online,
-                    last_seen: *last_seen,
-                }),
+                } => Some((
+                    delivered.clone(),
+                    PresenceChange {
+                        user_id,
+                        online,
+                        last_seen,
+                    },
+                )),
                 _ => None,
             }
         })

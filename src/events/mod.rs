@@ -6,6 +6,7 @@
 pub mod hub;
 pub mod presence;
 mod redis_link;
+pub mod renders;
 pub mod typing;
 
 use std::{
@@ -191,6 +192,8 @@ pub struct Delivered {
     /// Filled by the first subscriber that needs it (the GraphQL layer keeps a loader here);
     /// dropped with the event once the topic's ring buffer (`hub::CAPACITY`) has moved past it.
     pub memo: OnceLock<Arc<dyn Any + Send + Sync>>,
+    /// The event as each subscription shape renders it (`renders`), made once per shape.
+    pub renders: renders::Renders,
 }
 
 impl Delivered {
@@ -198,6 +201,7 @@ impl Delivered {
         Arc::new(Self {
             event,
             memo: OnceLock::new(),
+            renders: renders::Renders::default(),
         })
     }
 }

@@ -3,12 +3,13 @@
 //! joined and left, resync after a gap) is `domain::live`; this layer maps its items to types.
 use async_graphql::{
     Context, ID, Object, SimpleObject, Subscription,
-    futures_util::{Stream, StreamExt, future, stream},
+    futures_util::{StreamExt, future, stream, stream::BoxStream},
 };
 use chrono::{DateTime, Utc};
 
 use super::{
     context::ContextExt,
+    fanout::{Handoff, LiveItem, Replay},
     loaders::UserId,
     types::{ChatEvent, User, parse_id},
 };
@@ -37,15 +38,17 @@ impl LiveSubscription {
         &self,
         ctx: &Context<'_>,
         chat_id: ID,
-    ) -> async_graphql::Result<impl Stream<Item = ChatEvent> + use<>> {
+    ) -> async_graphql::Result<BoxStream<'static, ChatEvent>> {
+        if let Some(item) = Replay::take(ctx) {
+            return Ok(replayed_chat_event(item, ctx));
+        }
         let viewer = *ctx.viewer()?;
         let chat_id = parse_id("chatId", &chat_id)?;
         let feed = Subscriber::start(ctx.app(), viewer)
             .await?
             .chat(chat_id)
             .await?;
-        let metrics = ctx.app().metrics.clone();
-        Ok(feed.filter_map(move |item| chat_event(item, &metrics)))
+        Ok(chat_events_of(ctx, feed.boxed()))
     }
 
     /// Everything relevant to me across all my chats: their events, plus being added to or
@@ -53,11 +56,13 @@ impl LiveSubscription {
     async fn my_events(
         &self,
         ctx: &Context<'_>,
-    ) -> async_graphql::Result<impl Stream<Item = ChatEvent> + use<>> {
+    ) -> async_graphql::Result<BoxStream<'static, ChatEvent>> {
+        if let Some(item) = Replay::take(ctx) {
+            return Ok(replayed_chat_event(item, ctx));
+        }
         let viewer = *ctx.viewer()?;
         let feed = Subscriber::start(ctx.app(), viewer).await?.mine().await?;
-        let metrics = ctx.app().metrics.clone();
-        Ok(feed.filter_map(move |item| chat_event(item, &metrics)))
+        Ok(chat_events_of(ctx, feed.boxed()))
     }
 
     /// The online state of up to 100 users: their current state first, then every change.
@@ -65,7 +70,13 @@ impl LiveSubscription {
         &self,
         ctx: &Context<'_>,
         user_ids: Vec<ID>,
-    ) -> async_graphql::Result<impl Stream<Item = PresenceUpdate> + use<>> {
+    ) -> async_graphql::Result<BoxStream<'static, PresenceUpdate>> {
+        if let Some(item) = Replay::take(ctx) {
+            return Ok(match item {
+                LiveItem::Presence { update, .. } => stream::once(future::ready(update)).boxed(),
+                LiveItem::Chat(_) => stream::empty().boxed(),
+            });
+        }
         let viewer = *ctx.viewer()?;
         let subscriber = Subscriber::start(ctx.app(), viewer).await?;
         if user_ids.is_empty() || user_ids.len() > PRESENCE_MAX {
@@ -85,23 +96,72 @@ impl LiveSubscription {
             .load_many(ids.iter().map(|id| UserId(*id)))
             .await?;
         let online = ctx.app().presence.online(&ids).await;
-        let current: Vec<PresenceUpdate> = ids
+        let current: Vec<LiveItem> = ids
             .iter()
             .filter_map(|id| users.get(&UserId(*id)))
-            .map(|u| PresenceUpdate {
-                user_id: ID(u.id.to_string()),
-                is_online: online.contains(&u.id),
-                last_seen: u.last_seen_at,
+            .map(|u| LiveItem::Presence {
+                update: PresenceUpdate {
+                    user_id: ID(u.id.to_string()),
+                    is_online: online.contains(&u.id),
+                    last_seen: u.last_seen_at,
+                },
+                from: None,
             })
             .collect();
-        Ok(stream::iter(current).chain(changes.map(PresenceUpdate::from)))
+        let changes = changes.map(|(from, change)| LiveItem::Presence {
+            update: PresenceUpdate::from(change),
+            from: Some(from),
+        });
+        let feed = stream::iter(current).chain(changes).boxed();
+        Ok(match Handoff::offer(ctx, feed) {
+            None => stream::empty().boxed(),
+            Some(feed) => feed
+                .filter_map(|item| {
+                    future::ready(match item {
+                        LiveItem::Presence { update, .. } => Some(update),
+                        LiveItem::Chat(_) => None,
+                    })
+                })
+                .boxed(),
+        })
     }
+}
+
+/// A chat feed as `ChatEvent`s, or handed to the transport that asked for it (then the
+/// subscription's own stream is empty).
+fn chat_events_of(
+    ctx: &Context<'_>,
+    feed: BoxStream<'static, Feed>,
+) -> BoxStream<'static, ChatEvent> {
+    let feed = feed.map(LiveItem::Chat).boxed();
+    match Handoff::offer(ctx, feed) {
+        None => stream::empty().boxed(),
+        Some(feed) => {
+            let metrics = ctx.app().metrics.clone();
+            feed.filter_map(move |item| {
+                future::ready(match item {
+                    LiveItem::Chat(item) => chat_event(item, &metrics),
+                    LiveItem::Presence { .. } => None,
+                })
+            })
+            .boxed()
+        }
+    }
+}
+
+/// The one event a rendering replays.
+fn replayed_chat_event(item: LiveItem, ctx: &Context<'_>) -> BoxStream<'static, ChatEvent> {
+    let event = match item {
+        LiveItem::Chat(item) => chat_event(item, &ctx.app().metrics),
+        LiveItem::Presence { .. } => None,
+    };
+    stream::iter(event).boxed()
 }
 
 /// The GraphQL form of a feed item; events that are not chat events (presence, sessions) have
 /// none and are skipped. Resync notices and what they report missed are counted.
-fn chat_event(item: Feed, metrics: &Metrics) -> future::Ready<Option<ChatEvent>> {
-    future::ready(match item {
+fn chat_event(item: Feed, metrics: &Metrics) -> Option<ChatEvent> {
+    match item {
         Feed::Event(delivered) => ChatEvent::from_delivered(&delivered),
         Feed::Resync {
             missed,
@@ -112,7 +172,7 @@ fn chat_event(item: Feed, metrics: &Metrics) -> future::Ready<Option<ChatEvent>>
             metrics.dropped.inc_by(missed);
             Some(ChatEvent::resync(missed, gap, chat_id))
         }
-    })
+    }
 }
 
 /// A user's online state.

@@ -98,6 +98,11 @@ impl Extension for Recorder {
         stream: BoxStream<'s, Response>,
         next: NextSubscribe<'_>,
     ) -> BoxStream<'s, Response> {
+        // A rendering of a shared live subscription is that subscription's delivery, which
+        // the socket layer counts (`http::ws_protocol`), not a subscription of its own.
+        if super::fanout::Replay::is(ctx) {
+            return next.run(ctx, stream);
+        }
         let metrics = self.0.clone();
         metrics.subscriptions.inc();
         let running = Running(metrics.clone());

@@ -6,6 +6,7 @@ mod chats;
 pub mod context;
 pub mod documents;
 mod errors;
+pub mod fanout;
 mod files;
 pub mod guard;
 mod live;

@@ -17,6 +17,7 @@ mod voice_page;
 mod ws;
 mod ws_caps;
 mod ws_handshake;
+mod ws_protocol;
 
 use axum::{
     Router,
@@ -36,6 +37,8 @@ pub struct HttpState {
     pub sockets: std::sync::Arc<ws_caps::Sockets>,
     /// Parsed and validated GraphQL documents, by their text (shared with the schema).
     pub documents: std::sync::Arc<crate::graphql::documents::DocumentCache>,
+    /// Live subscription shapes, so sockets that subscribe alike share each event's rendering.
+    pub shapes: std::sync::Arc<crate::graphql::fanout::Shapes>,
     /// Documents of automatic persisted queries, by hash.
     pub persisted: std::sync::Arc<graphql::persisted::PersistedQueries>,
 }
@@ -68,6 +71,7 @@ pub fn router(
     trace::traced(routes).with_state(HttpState {
         sockets: ws_caps::Sockets::new(&app.config),
         documents,
+        shapes: Default::default(),
         persisted: std::sync::Arc::new(graphql::persisted::PersistedQueries::new(app.bus.redis())),
         app,
         schema,

@@ -2,7 +2,8 @@
 //! (subscriptions-transport-ws) are spoken. This module upgrades the request and runs the
 //! connection's life, in a span of its own; the handshake (`connection_init` and its token) is in
 //! `ws_handshake`, the caps (sockets per instance and per user, operations per socket) in
-//! `ws_caps`. A stopping instance closes its sockets with 1012 (service restart).
+//! `ws_caps`, the protocol's messages and operations in `ws_protocol`. A stopping instance
+//! closes its sockets with 1012 (service restart).
 use std::{
     sync::atomic::{AtomicU64, Ordering},
     time::Duration,
@@ -10,10 +11,9 @@ use std::{
 
 use async_graphql::{
     Data,
-    futures_util::{SinkExt, StreamExt, stream},
+    futures_util::SinkExt,
     http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols},
 };
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     extract::{
         FromRequestParts, State, WebSocketUpgrade,
@@ -26,8 +26,9 @@ use tracing::Instrument;
 
 use super::{
     HttpState,
-    ws_caps::{self, Admitted, MESSAGE_TOO_BIG, Operations, SocketSlot},
+    ws_caps::{self, MESSAGE_TOO_BIG, Operations, SocketSlot},
     ws_handshake::{self, Accepted},
+    ws_protocol::{Flow, Protocol},
 };
 use crate::{
     auth::AuthState,
@@ -35,8 +36,6 @@ use crate::{
     error::AppError,
     events::{Event, Topic},
 };
-use async_graphql::futures_util::stream::SplitSink;
-use futures_channel::mpsc;
 use tokio::sync::broadcast;
 
 /// Per-connection read buffer: small, because most sockets are idle subscribers.
@@ -45,8 +44,8 @@ const READ_BUFFER: usize = 4 * 1024;
 const MAX_MESSAGE: usize = 256 * 1024;
 /// Outgoing bytes a slow client may have queued before its socket is closed.
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
-/// Messages waiting for the socket writer.
-const OUTGOING_QUEUE: usize = 16;
+/// Bytes of frames gathered before they go to the socket without waiting for the flush.
+const WRITE_BATCH: usize = 64 * 1024;
 
 /// `GET /graphql/ws`.
 pub async fn upgrade(State(state): State<HttpState>, mut parts: Parts) -> Response {
@@ -58,10 +57,7 @@ pub async fn upgrade(State(state): State<HttpState>, mut parts: Parts) -> Respon
 
 /// Negotiates the sub-protocol and upgrades; 400 when the client offers neither protocol.
 pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgrade) -> Response {
-    let (Some(protocol), Ok(graphql_protocol)) = (
-        negotiated(&parts.headers),
-        GraphQLProtocol::from_request_parts(parts, &state).await,
-    ) else {
+    let Some(protocol) = negotiated(&parts.headers) else {
         return (
             StatusCode::BAD_REQUEST,
             axum::Json(serde_json::json!({
@@ -84,7 +80,8 @@ pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgra
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
+        // Frames ready together are written together (`write`): one flush, one syscall.
+        .write_buffer_size(WRITE_BATCH)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(MAX_MESSAGE)
         // A frame announcing more than a message may hold is refused from its header, before
@@ -92,7 +89,7 @@ pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgra
         .max_frame_size(MAX_MESSAGE)
         .on_upgrade(move |socket| {
             let drain = state.app.drain.clone();
-            let life = serve(state, socket, protocol, graphql_protocol, slot, client);
+            let life = serve(state, socket, protocol, slot, client);
             async move {
                 // At the drain's deadline whatever is left is dropped.
                 tokio::select! {
@@ -140,29 +137,27 @@ fn connection_span(request_id: &str) -> tracing::Span {
     )
 }
 
-/// The connection's life: the handshake, then async-graphql serving it (its operations capped)
-/// while presence counts the user online, until the client leaves or the session ends.
+/// The connection's life: the handshake, then the protocol (`ws_protocol`) while presence
+/// counts the user online, until the client leaves or the session ends. One task does it all:
+/// it reads the client, runs the operations, pings, and writes what is ready in one go.
 async fn serve(
     state: HttpState,
-    socket: WebSocket,
+    mut socket: WebSocket,
     protocol: WebSocketProtocols,
-    graphql_protocol: GraphQLProtocol,
     _slot: SocketSlot,
     client: crate::limits::ClientIp,
 ) {
-    let (mut sink, mut incoming) = socket.split();
     let drain = state.app.drain.clone();
-    let handshake = ws_handshake::accept(&state, &mut sink, &mut incoming, protocol);
+    let handshake = ws_handshake::accept(&state, &mut socket, protocol);
     let accepted = tokio::select! {
         accepted = Box::pin(handshake) => accepted,
         () = drain.closing() => {
-            let _ = sink.send(Message::Close(Some(restarting()))).await;
+            let _ = socket.send(Message::Close(Some(restarting()))).await;
             return;
         }
     };
     let Some(Accepted {
         viewer,
-        init,
         user_slot: _user_slot,
     }) = accepted
     else {
@@ -174,44 +169,92 @@ async fn serve(
     let mut data = Data::default();
     data.insert(AuthState::Authenticated(viewer));
     data.insert(client);
-    // Replay the accepted `connection_init` so async-graphql performs its normal handshake.
-    let replayed = stream::iter([Ok(Message::Text(init))]).chain(incoming);
-    let (outgoing, writer) =
-        spawn_writer(sink, Duration::from_secs(app.config.ws_ping_seconds.max(1)));
-    let mut closer = outgoing.clone();
-    let operations = Operations::new(app.config.max_subscriptions_per_socket);
-    let admitted = Admitted::new(replayed, operations.clone(), outgoing.clone(), protocol);
-    let releasing = ws_caps::releasing(outgoing, operations.clone());
-    let revoked = session_end(&app, viewer);
-    Box::pin(presence::connect(&app, user)).await;
-    let connection = GraphQLWebSocket::new_with_pair(
-        releasing,
-        admitted,
+    let caps = Operations::new(app.config.max_subscriptions_per_socket);
+    let mut operations = Protocol::new(
+        protocol,
         state.schema.clone(),
-        graphql_protocol,
-    )
-    .with_data(data)
-    .serve();
-    tokio::select! {
-        _ = connection => {
-            if operations.read_too_big() {
-                let frame = CloseFrame { code: MESSAGE_TOO_BIG, reason: "Message too big".into() };
-                let _ = closer.send(Message::Close(Some(frame))).await;
+        data,
+        user,
+        state.shapes.clone(),
+        app.metrics.clone(),
+        caps,
+    );
+    Box::pin(presence::connect(&app, user)).await;
+    let every = Duration::from_secs(app.config.ws_ping_seconds.max(1));
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let revoked = session_end(&app, viewer);
+    tokio::pin!(revoked);
+    let mut out = vec![Protocol::ack()];
+    let goodbye = loop {
+        if !out.is_empty() && write(&mut socket, &mut out).await.is_err() {
+            break None;
+        }
+        let flow = tokio::select! {
+            message = socket.recv() => match message {
+                Some(Ok(Message::Text(text))) => operations.receive(text.as_bytes(), &mut out),
+                Some(Ok(Message::Binary(bytes))) => operations.receive(&bytes, &mut out),
+                Some(Ok(Message::Close(_))) | None => break None,
+                Some(Ok(_)) => Flow::Continue,
+                Some(Err(err)) => {
+                    if ws_caps::is_too_big(&err) {
+                        let frame = CloseFrame { code: MESSAGE_TOO_BIG, reason: "Message too big".into() };
+                        break Some(frame);
+                    }
+                    break None;
+                }
+            },
+            Some((id, step)) = operations.next_step(), if operations.is_running() => {
+                operations.frame(&id, step, &mut out);
+                Flow::Continue
             }
+            _ = ping.tick() => {
+                out.push(Message::Ping(Default::default()));
+                Flow::Continue
+            }
+            reason = &mut revoked => {
+                break Some(CloseFrame { code: 4403, reason: format!("Forbidden: {reason}").into() });
+            }
+            // The instance is stopping: the subscriptions end here, the client reconnects elsewhere.
+            () = drain.closing() => break Some(restarting()),
+        };
+        // Whatever else is ready now goes out in the same write.
+        while out.len() < COALESCE
+            && let Some((id, step)) = operations.ready_step()
+        {
+            operations.frame(&id, step, &mut out);
         }
-        reason = revoked => {
-            let frame = CloseFrame { code: 4403, reason: format!("Forbidden: {reason}").into() };
-            let _ = closer.send(Message::Close(Some(frame))).await;
+        if let Flow::Stop = flow {
+            let _ = write(&mut socket, &mut out).await;
+            break None;
         }
-        // The instance is stopping: the subscriptions end here, the client reconnects elsewhere.
-        () = drain.closing() => {
-            let _ = closer.send(Message::Close(Some(restarting()))).await;
+    };
+    drop(operations);
+    let farewell = async {
+        if !out.is_empty() {
+            write(&mut socket, &mut out).await?;
         }
-    }
-    drop(closer);
-    // `outgoing` went away with `serve`: the writer flushes what is queued, then stops.
-    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+        match goodbye {
+            Some(frame) => socket.send(Message::Close(Some(frame))).await,
+            None => socket.close().await,
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), farewell).await;
     Box::pin(presence::disconnect(&app, user)).await;
+}
+
+/// Frames written with one flush (one write to the socket, mostly) when that many are ready.
+const COALESCE: usize = 64;
+
+// The connection's future lives as long as the socket, and an async fn is as large as its
+// largest await: the database and Redis calls made once (or rarely) are boxed so their state
+// is freed when they finish instead of sizing every idle connection.
+
+/// Writes the queued frames with a single flush.
+async fn write(socket: &mut WebSocket, out: &mut Vec<Message>) -> Result<(), axum::Error> {
+    for message in out.drain(..) {
+        socket.feed(message).await?;
+    }
+    socket.flush().await
 }
 
 /// Resolves when the connection's session ends: its token expires, or it is revoked (logout,
@@ -293,42 +336,3 @@ const NEVER: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// How soon a socket asks again for its session after the database could not answer.
 const SESSION_RECHECK: Duration = Duration::from_secs(crate::error::UNAVAILABLE_RETRY_AFTER);
-
-// The connection's futures live as long as the socket, and an async fn is as large as its
-// largest await: the database and Redis calls made once (or rarely) are boxed so their state
-// is freed when they finish instead of sizing every idle connection.
-
-/// Owns the socket's write half: forwards what async-graphql sends and adds a WebSocket ping
-/// every `every`, so idle connections survive proxies whichever protocol the client speaks.
-fn spawn_writer(
-    mut sink: SplitSink<WebSocket, Message>,
-    every: Duration,
-) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
-    let (outgoing, mut queued) = mpsc::channel::<Message>(OUTGOING_QUEUE);
-    // In the connection's span, like the rest of the connection.
-    let writer = tokio::spawn(
-        async move {
-            let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            loop {
-                tokio::select! {
-                    message = queued.next() => match message {
-                        Some(message) => {
-                            if sink.send(message).await.is_err() {
-                                break;
-                            }
-                        }
-                        None => break,
-                    },
-                    _ = ping.tick() => {
-                        if sink.send(Message::Ping(Default::default())).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-            let _ = sink.close().await;
-        }
-        .in_current_span(),
-    );
-    (outgoing, writer)
-}

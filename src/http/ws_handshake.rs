@@ -1,4 +1,4 @@
-//! The WebSocket handshake, before async-graphql sees the socket: wait for `connection_init`,
+//! The WebSocket handshake, before the protocol (`ws_protocol`) takes the socket: wait for `connection_init`,
 //! authenticate its token, claim the user's socket slot, and refuse with the protocol's own
 //! signal when any of it fails. Browsers cannot send headers on a WebSocket, so the token comes
 //! in the `connection_init` payload. This is the socket's edge: a token that could not be checked
@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use async_graphql::{
-    futures_util::{Sink, SinkExt, StreamExt, stream::SplitStream},
+    futures_util::{Sink, SinkExt, StreamExt},
     http::WebSocketProtocols,
 };
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -27,24 +27,19 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection the handshake accepted.
 pub struct Accepted {
     pub viewer: Viewer,
-    /// The accepted `connection_init`, replayed so async-graphql performs its normal handshake.
-    pub init: Utf8Bytes,
     /// The user's socket slot, held for the connection's life.
     pub user_slot: UserSlot,
 }
 
 /// Runs the handshake on a fresh socket; `None` when it was refused (the refusal is sent) or the
 /// client went away.
-pub async fn accept<S>(
+pub async fn accept(
     state: &HttpState,
-    sink: &mut S,
-    incoming: &mut SplitStream<WebSocket>,
+    socket: &mut WebSocket,
     protocol: WebSocketProtocols,
-) -> Option<Accepted>
-where
-    S: Sink<Message> + Unpin,
-{
-    let init = match first_text(incoming).await {
+) -> Option<Accepted> {
+    let sink = socket;
+    let init = match first_text(sink).await {
         Ok(First::Text(text)) => text,
         Ok(First::Gone) => return None,
         Ok(First::TooBig) => {
@@ -71,11 +66,7 @@ where
         );
         return refuse(sink, protocol, TOO_MANY_SOCKETS, &reason).await;
     };
-    Some(Accepted {
-        viewer,
-        init,
-        user_slot,
-    })
+    Some(Accepted { viewer, user_slot })
 }
 
 /// The first thing a socket sends.
@@ -86,9 +77,7 @@ enum First {
 }
 
 /// Waits (at most `INIT_TIMEOUT`) for the first text message.
-async fn first_text(
-    incoming: &mut SplitStream<WebSocket>,
-) -> Result<First, tokio::time::error::Elapsed> {
+async fn first_text(incoming: &mut WebSocket) -> Result<First, tokio::time::error::Elapsed> {
     tokio::time::timeout(INIT_TIMEOUT, async {
         while let Some(message) = incoming.next().await {
             match message {

@@ -1,0 +1,334 @@
+//! Live subscriptions rendered once per subscription shape, not once per socket. The socket
+//! layer starts `chatEvents`, `myEvents` and `presence` as every operation starts (async-graphql
+//! parses, validates, authorizes and runs the resolver, so every refusal is what it always was),
+//! but hands the resolver a [`Handoff`]: the resolver leaves its feed there instead of running
+//! it. From then on the socket owns the feed, and each item is rendered by replaying it through
+//! the same schema and document ([`Replay`]), once per [`Shape`] (and viewer, when the selection
+//! reads fields that depend on who asks); the JSON is kept on the event (`events::renders`) for
+//! every other socket of that shape. So the bytes are exactly those a direct execution makes.
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, Weak,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use async_graphql::{
+    Context, Data, Request, Variables,
+    futures_util::{StreamExt, stream::BoxStream},
+    parser::types::{ExecutableDocument, Selection, SelectionSet},
+};
+use uuid::Uuid;
+
+use super::{AppSchema, live::PresenceUpdate};
+use crate::{
+    domain::live::Feed,
+    events::{Delivered, renders::Rendered},
+};
+
+/// One item of a live feed the socket layer renders.
+pub enum LiveItem {
+    /// For `chatEvents` and `myEvents`.
+    Chat(Feed),
+    /// For `presence`: a change (from the bus event `from`) or a current state (`from: None`).
+    Presence {
+        update: PresenceUpdate,
+        from: Option<Arc<Delivered>>,
+    },
+}
+
+impl LiveItem {
+    /// The bus event this item renders, shared with every other subscriber of the topic; `None`
+    /// for what only this subscriber receives (a resync notice, a current state).
+    pub fn shared(&self) -> Option<&Arc<Delivered>> {
+        match self {
+            Self::Chat(Feed::Event(delivered)) => Some(delivered),
+            Self::Chat(Feed::Resync { .. }) => None,
+            Self::Presence { from, .. } => from.as_ref(),
+        }
+    }
+}
+
+/// A feed handed to the socket layer.
+pub type LiveFeed = BoxStream<'static, LiveItem>;
+
+/// Set in a subscribe request's data by a transport that renders live feeds itself: the resolver
+/// leaves its feed here (after every check) and returns an empty stream.
+#[derive(Clone, Default)]
+pub struct Handoff(Arc<Mutex<Option<LiveFeed>>>);
+
+impl Handoff {
+    /// Leaves `feed` for the transport when it asked for it; otherwise hands it back.
+    pub fn offer(ctx: &Context<'_>, feed: LiveFeed) -> Option<LiveFeed> {
+        match ctx.data_opt::<Handoff>() {
+            Some(handoff) => {
+                *handoff.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(feed);
+                None
+            }
+            None => Some(feed),
+        }
+    }
+
+    /// The feed the resolver left, if it got that far.
+    pub fn take(&self) -> Option<LiveFeed> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Set in a rendering request's data: the resolver returns this one item instead of starting a
+/// feed (the subscription was authorized when it started).
+pub struct Replay(Mutex<Option<LiveItem>>);
+
+impl Replay {
+    /// The item to render, when this execution is a rendering.
+    pub fn take(ctx: &Context<'_>) -> Option<LiveItem> {
+        ctx.data_opt::<Replay>()
+            .and_then(|replay| replay.0.lock().unwrap_or_else(|e| e.into_inner()).take())
+    }
+
+    /// Whether an extension's request is a rendering (counted by the socket layer, not as a
+    /// subscription of its own).
+    pub fn is(ctx: &async_graphql::extensions::ExtensionContext<'_>) -> bool {
+        ctx.data_opt::<Replay>().is_some()
+    }
+}
+
+/// What makes two subscriptions render an event identically: the same document, operation
+/// and variables, and the same viewer when the selection reads viewer-dependent fields.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct ShapeKey {
+    query: String,
+    operation: Option<String>,
+    /// The variables as JSON.
+    variables: String,
+}
+
+/// One subscription shape, shared by the subscriptions that have it.
+pub struct Shape {
+    id: u64,
+    key: ShapeKey,
+    variables: Variables,
+    per_viewer: bool,
+    registry: Weak<Mutex<HashMap<ShapeKey, Weak<Shape>>>>,
+}
+
+impl Drop for Shape {
+    fn drop(&mut self) {
+        if let Some(registry) = self.registry.upgrade() {
+            let mut shapes = registry.lock().unwrap_or_else(|e| e.into_inner());
+            if shapes
+                .get(&self.key)
+                .is_some_and(|weak| weak.strong_count() == 0)
+            {
+                shapes.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Numbers shapes; never reused, so a rendering kept on an event can never be mistaken for
+/// another shape's.
+static SHAPE_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// The shapes subscribed on this instance.
+#[derive(Default)]
+pub struct Shapes(Arc<Mutex<HashMap<ShapeKey, Weak<Shape>>>>);
+
+impl Shapes {
+    /// The shared shape of a subscription request.
+    pub fn of(&self, request: &Request) -> Arc<Shape> {
+        let key = ShapeKey {
+            query: request.query.clone(),
+            operation: request.operation_name.clone(),
+            variables: serde_json::to_string(&request.variables).unwrap_or_default(),
+        };
+        let mut shapes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(shape) = shapes.get(&key).and_then(Weak::upgrade) {
+            return shape;
+        }
+        let shape = Arc::new(Shape {
+            id: SHAPE_IDS.fetch_add(1, Ordering::Relaxed),
+            per_viewer: per_viewer(&request.query),
+            variables: request.variables.clone(),
+            registry: Arc::downgrade(&self.0),
+            key: key.clone(),
+        });
+        shapes.insert(key, Arc::downgrade(&shape));
+        shape
+    }
+
+    /// Distinct shapes subscribed now.
+    pub fn len(&self) -> usize {
+        let shapes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        shapes.values().filter(|s| s.strong_count() > 0).count()
+    }
+}
+
+impl Shape {
+    /// Under which key `viewer`'s rendering of an event is kept.
+    pub fn key_for(&self, viewer: Uuid) -> (u64, Option<Uuid>) {
+        (self.id, self.per_viewer.then_some(viewer))
+    }
+
+    /// Whether each viewer gets a rendering of their own.
+    pub fn per_viewer(&self) -> bool {
+        self.per_viewer
+    }
+
+    /// Renders one item as a direct execution of this subscription would: `item` replayed
+    /// through the schema with the subscriber's connection data. `None` when the selection
+    /// yields nothing for it (an event this subscription does not show).
+    pub async fn render(&self, schema: &AppSchema, data: Arc<Data>, item: LiveItem) -> Rendered {
+        let mut request = Request::new(self.key.query.clone())
+            .variables(self.variables.clone())
+            .data(Replay(Mutex::new(Some(item))));
+        if let Some(operation) = &self.key.operation {
+            request = request.operation_name(operation.clone());
+        }
+        let mut responses = schema.execute_stream_with_session_data(request, data);
+        let response = responses.next().await?;
+        serde_json::to_string(&response).ok().map(Arc::from)
+    }
+}
+
+/// Fields whose value is the same whoever asks (and who asks cannot make them fail). A selection
+/// made only of these renders once for every viewer; any other field (`reactedByMe`, `isRead`,
+/// `myRole`, `unreadCount`, a chat's `title`, a user's `email`, …, or a field added later) makes
+/// the shape render per viewer. Names are matched whatever type they are on, so a name that is
+/// viewer-dependent on any type (`title`, `isMuted`) is left out everywhere: wrong sharing is
+/// impossible, a missed share only costs time.
+const SAME_FOR_EVERYONE: &[&str] = &[
+    "__typename",
+    "id",
+    "chatId",
+    "messageId",
+    "userId",
+    "roomId",
+    "content",
+    "kind",
+    "createdAt",
+    "editedAt",
+    "updatedAt",
+    "isDeleted",
+    "cursor",
+    "message",
+    "sender",
+    "replyTo",
+    "replyToId",
+    "forwardedFrom",
+    "attachments",
+    "url",
+    "fileName",
+    "contentType",
+    "size",
+    "status",
+    "readBy",
+    "reactions",
+    "emoji",
+    "count",
+    "users",
+    "user",
+    "username",
+    "displayName",
+    "fullName",
+    "avatarUrl",
+    "bio",
+    "isStaff",
+    "lastSeen",
+    "isOnline",
+    "role",
+    "joinedAt",
+    "isTyping",
+    "lastReadCursor",
+    "missed",
+    "gap",
+    "reason",
+    "changedBy",
+    "nowPlaying",
+    "queue",
+    "track",
+    "artist",
+    "durationMs",
+    "durationSeconds",
+    "participant",
+    "isDeafened",
+    "isSpeaking",
+    "handRaised",
+    "mutedByAdmin",
+];
+
+/// Whether a subscription document selects anything outside [`SAME_FOR_EVERYONE`] (a document
+/// that does not parse is treated as per viewer; it never gets this far).
+fn per_viewer(query: &str) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(query) else {
+        return true;
+    };
+    !only_shared_fields(&document)
+}
+
+fn only_shared_fields(document: &ExecutableDocument) -> bool {
+    fn walk(set: &SelectionSet, root: bool) -> bool {
+        set.items.iter().all(|selection| match &selection.node {
+            // The root field (`chatEvents`, …) is the subscription itself.
+            Selection::Field(field) => {
+                (root || SAME_FOR_EVERYONE.contains(&field.node.name.node.as_str()))
+                    && walk(&field.node.selection_set.node, false)
+            }
+            Selection::InlineFragment(fragment) => walk(&fragment.node.selection_set.node, root),
+            // Named fragments are walked where they are defined.
+            Selection::FragmentSpread(_) => true,
+        })
+    }
+    document
+        .operations
+        .iter()
+        .all(|(_, operation)| walk(&operation.node.selection_set.node, true))
+        && document
+            .fragments
+            .values()
+            .all(|fragment| walk(&fragment.node.selection_set.node, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viewer_dependent_fields_anywhere_make_a_shape_per_viewer() {
+        let shared = "subscription($c: ID!) { chatEvents(chatId: $c) { __typename ... on MessageCreated { message { id content sender { id username } reactions { emoji count } } } } }";
+        assert!(!per_viewer(shared));
+        let mine = "subscription { myEvents { ... on ReactionChanged { message { reactions { emoji reactedByMe } } } } }";
+        assert!(per_viewer(mine));
+        let in_fragment =
+            "subscription { myEvents { ...F } } fragment F on ChatUpdated { chat { unreadCount } }";
+        assert!(per_viewer(in_fragment));
+        let title = "subscription { myEvents { ... on ChatUpdated { chat { title } } } }";
+        assert!(
+            per_viewer(title),
+            "a chat's title names the other person in a direct chat"
+        );
+        assert!(per_viewer("subscription {"), "unparsed: never shared");
+    }
+
+    #[test]
+    fn one_shape_per_document_operation_and_variables() {
+        let shapes = Shapes::default();
+        let request = |chat: &str| {
+            Request::new("subscription($c: ID!) { chatEvents(chatId: $c) { __typename } }")
+                .variables(Variables::from_json(serde_json::json!({ "c": chat })))
+        };
+        let a = shapes.of(&request("1"));
+        let b = shapes.of(&request("1"));
+        let c = shapes.of(&request("2"));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_ne!(a.id, c.id);
+        assert_eq!(shapes.len(), 2);
+        drop((a, b, c));
+        assert_eq!(shapes.len(), 0);
+        assert!(
+            shapes.0.lock().unwrap().is_empty(),
+            "dropped shapes leave the registry"
+        );
+    }
+}

@@ -1,0 +1,358 @@
+//! The GraphQL-over-WebSocket protocols once the handshake is done (`graphql-transport-ws` and
+//! the legacy `graphql-ws`), spoken by goftgu itself rather than by async-graphql's connection
+//! type, so that live subscriptions are rendered once per shape (`graphql::fanout`) and each
+//! socket's frame is the shared payload spliced behind its operation id. Every operation still
+//! starts through the schema (parsing, validation, limits, authorization, errors as always);
+//! only the feed of a started `chatEvents`, `myEvents` or `presence` is taken over. Messages and
+//! frames are those async-graphql 7.2 sends, byte for byte.
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use async_graphql::{
+    Data, Response,
+    futures_util::{FutureExt, Stream, StreamExt, future::BoxFuture, stream::BoxStream},
+    http::{ClientMessage, WebSocketProtocols},
+};
+use axum::extract::ws::{CloseFrame, Message};
+use tokio_stream::StreamMap;
+use uuid::Uuid;
+
+use super::ws_caps::Operations;
+use crate::{
+    events::renders::Rendered,
+    graphql::{
+        AppSchema,
+        fanout::{Handoff, LiveFeed, LiveItem, Shape, Shapes},
+    },
+    metrics::Metrics,
+};
+
+/// What the connection does after a client message.
+pub enum Flow {
+    Continue,
+    /// Write what is queued (a close frame among it, perhaps) and end the connection.
+    Stop,
+}
+
+/// One socket's protocol state: its operations, by client id.
+pub struct Protocol {
+    kind: WebSocketProtocols,
+    schema: AppSchema,
+    data: Arc<Data>,
+    viewer: Uuid,
+    shapes: Arc<Shapes>,
+    metrics: Arc<Metrics>,
+    caps: Arc<Operations>,
+    running: StreamMap<String, Operation>,
+}
+
+/// What an operation produced.
+pub enum Step {
+    /// A `next` (`data`) payload, as JSON.
+    Payload(Arc<str>),
+    /// The operation ended by itself: `complete`.
+    Done,
+}
+
+impl Protocol {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kind: WebSocketProtocols,
+        schema: AppSchema,
+        data: Data,
+        viewer: Uuid,
+        shapes: Arc<Shapes>,
+        metrics: Arc<Metrics>,
+        caps: Arc<Operations>,
+    ) -> Self {
+        Self {
+            kind,
+            schema,
+            data: Arc::new(data),
+            viewer,
+            shapes,
+            metrics,
+            caps,
+            running: StreamMap::new(),
+        }
+    }
+
+    /// The answer to the accepted `connection_init`.
+    pub fn ack() -> Message {
+        Message::Text(r#"{"type":"connection_ack"}"#.into())
+    }
+
+    /// Handles one text or binary message from the client, queueing what to send in `out`.
+    pub fn receive(&mut self, bytes: &[u8], out: &mut Vec<Message>) -> Flow {
+        let message = match ClientMessage::from_bytes(bytes) {
+            Ok(message) => message,
+            Err(err) => {
+                out.push(close(1002, err.to_string()));
+                return Flow::Stop;
+            }
+        };
+        match message {
+            ClientMessage::ConnectionInit { .. } => {
+                let reason = "Too many initialisation requests.";
+                match self.kind {
+                    WebSocketProtocols::SubscriptionsTransportWS => {
+                        out.push(text(format!(
+                            r#"{{"type":"connection_error","payload":{{"message":{}}}}}"#,
+                            json_string(reason)
+                        )));
+                    }
+                    WebSocketProtocols::GraphQLWS => out.push(close(4429, reason.to_string())),
+                }
+                return Flow::Stop;
+            }
+            ClientMessage::Start { id, payload } => {
+                if !self.caps.admit(&id) {
+                    out.push(self.caps.refusal(self.kind, &id));
+                    return Flow::Continue;
+                }
+                let operation = Operation::start(self, payload);
+                self.running.insert(id, operation);
+            }
+            ClientMessage::Stop { id } => {
+                if self.running.remove(&id).is_some() {
+                    self.caps.release(&id);
+                    out.push(complete(&id));
+                }
+            }
+            ClientMessage::ConnectionTerminate => return Flow::Stop,
+            ClientMessage::Ping { .. } => out.push(text(r#"{"type":"pong"}"#.to_string())),
+            ClientMessage::Pong { .. } => {}
+        }
+        Flow::Continue
+    }
+
+    /// Whether any operation runs (`next_step` is pending forever otherwise).
+    pub fn is_running(&self) -> bool {
+        !self.running.is_empty()
+    }
+
+    /// The next thing any operation produced, with its id.
+    pub async fn next_step(&mut self) -> Option<(String, Step)> {
+        self.running.next().await
+    }
+
+    /// What is ready now, without waiting.
+    pub fn ready_step(&mut self) -> Option<(String, Step)> {
+        if self.running.is_empty() {
+            return None;
+        }
+        self.running.next().now_or_never().flatten()
+    }
+
+    /// Queues the frame for `step` of operation `id`.
+    pub fn frame(&mut self, id: &str, step: Step, out: &mut Vec<Message>) {
+        match step {
+            Step::Payload(payload) => {
+                let kind = match self.kind {
+                    WebSocketProtocols::GraphQLWS => "next",
+                    WebSocketProtocols::SubscriptionsTransportWS => "data",
+                };
+                out.push(next(kind, id, &payload));
+            }
+            Step::Done => {
+                // The map already dropped the ended operation.
+                self.caps.release(id);
+                out.push(complete(id));
+            }
+        }
+    }
+}
+
+/// `{"type":<kind>,"id":<id>,"payload":<payload>}`, the shared payload spliced in as it is.
+fn next(kind: &str, id: &str, payload: &str) -> Message {
+    let id = json_string(id);
+    let mut frame = String::with_capacity(payload.len() + id.len() + 32);
+    frame.push_str(r#"{"type":""#);
+    frame.push_str(kind);
+    frame.push_str(r#"","id":"#);
+    frame.push_str(&id);
+    frame.push_str(r#","payload":"#);
+    frame.push_str(payload);
+    frame.push('}');
+    text(frame)
+}
+
+fn complete(id: &str) -> Message {
+    text(format!(r#"{{"type":"complete","id":{}}}"#, json_string(id)))
+}
+
+fn close(code: u16, reason: String) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+fn text(frame: String) -> Message {
+    Message::Text(frame.into())
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
+}
+
+/// One running operation: first its execution through the schema; then, for a live
+/// subscription whose resolver handed its feed over, that feed rendered per shape.
+pub struct Operation {
+    phase: Phase,
+    finished: bool,
+    schema: AppSchema,
+    data: Arc<Data>,
+    viewer: Uuid,
+    metrics: Arc<Metrics>,
+    shape: Option<Arc<Shape>>,
+}
+
+enum Phase {
+    Starting {
+        responses: BoxStream<'static, Response>,
+        handoff: Handoff,
+    },
+    Live {
+        feed: LiveFeed,
+        rendering: Option<BoxFuture<'static, Rendered>>,
+        _running: Running,
+    },
+}
+
+/// Counts a live subscription as running while its feed lives (the schema counted it only
+/// while it started).
+struct Running(Arc<Metrics>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.subscriptions.dec();
+    }
+}
+
+impl Operation {
+    fn start(protocol: &Protocol, mut request: async_graphql::Request) -> Self {
+        // Only a subscription can hand a feed over; nothing else needs a shape.
+        let shape = request
+            .query
+            .contains("subscription")
+            .then(|| protocol.shapes.of(&request));
+        let handoff = Handoff::default();
+        request.data.insert(handoff.clone());
+        let responses = protocol
+            .schema
+            .execute_stream_with_session_data(request, protocol.data.clone())
+            .boxed();
+        Self {
+            phase: Phase::Starting { responses, handoff },
+            finished: false,
+            schema: protocol.schema.clone(),
+            data: protocol.data.clone(),
+            viewer: protocol.viewer,
+            metrics: protocol.metrics.clone(),
+            shape,
+        }
+    }
+
+    /// The rendering of `item` for this subscriber: kept on the event for its shape when the
+    /// event is shared, so one subscriber renders and the others reuse it.
+    fn render(
+        &self,
+        shape: &Arc<Shape>,
+        item: LiveItem,
+    ) -> Result<Rendered, BoxFuture<'static, Rendered>> {
+        let (schema, data, shape) = (self.schema.clone(), self.data.clone(), shape.clone());
+        let Some(delivered) = item.shared().cloned() else {
+            return Err(Box::pin(
+                async move { shape.render(&schema, data, item).await },
+            ));
+        };
+        let cell = delivered.renders.slot(shape.key_for(self.viewer));
+        if let Some(rendered) = cell.get() {
+            return Ok(rendered.clone());
+        }
+        Err(Box::pin(async move {
+            cell.get_or_init(|| shape.render(&schema, data, item))
+                .await
+                .clone()
+        }))
+    }
+}
+
+impl Stream for Operation {
+    type Item = Step;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Step>> {
+        let this = self.get_mut();
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        loop {
+            let live = match &mut this.phase {
+                Phase::Starting { responses, handoff } => match responses.poll_next_unpin(cx) {
+                    Poll::Ready(Some(response)) => {
+                        let payload = serde_json::to_string(&response).unwrap_or_default();
+                        return Poll::Ready(Some(Step::Payload(Arc::from(payload))));
+                    }
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(None) => match handoff.take() {
+                        Some(feed) if this.shape.is_some() => feed,
+                        _ => {
+                            this.finished = true;
+                            return Poll::Ready(Some(Step::Done));
+                        }
+                    },
+                },
+                Phase::Live {
+                    feed, rendering, ..
+                } => {
+                    if let Some(pending) = rendering {
+                        let rendered = match pending.poll_unpin(cx) {
+                            Poll::Ready(rendered) => rendered,
+                            Poll::Pending => return Poll::Pending,
+                        };
+                        *rendering = None;
+                        if let Some(payload) = rendered {
+                            this.metrics.deliveries.inc();
+                            return Poll::Ready(Some(Step::Payload(payload)));
+                        }
+                        continue;
+                    }
+                    let item = match feed.poll_next_unpin(cx) {
+                        Poll::Ready(Some(item)) => item,
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(None) => {
+                            this.finished = true;
+                            return Poll::Ready(Some(Step::Done));
+                        }
+                    };
+                    let Some(shape) = this.shape.clone() else {
+                        continue;
+                    };
+                    match this.render(&shape, item) {
+                        Ok(Some(payload)) => {
+                            this.metrics.deliveries.inc();
+                            return Poll::Ready(Some(Step::Payload(payload)));
+                        }
+                        Ok(None) => continue,
+                        Err(pending) => {
+                            if let Phase::Live { rendering, .. } = &mut this.phase {
+                                *rendering = Some(pending);
+                            }
+                            continue;
+                        }
+                    }
+                }
+            };
+            this.metrics.subscriptions.inc();
+            this.phase = Phase::Live {
+                feed: live,
+                rendering: None,
+                _running: Running(this.metrics.clone()),
+            };
+        }
+    }
+}
