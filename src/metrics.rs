@@ -40,6 +40,9 @@ pub struct Metrics {
     pub subscriptions: Gauge,
     /// Events delivered to subscribers.
     pub deliveries: Counter,
+    /// Live events rendered for a subscription shape (each rendering serves every socket of the
+    /// shape: `deliveries` over `live_renders` is the sharing).
+    pub live_renders: Counter,
     /// `ResyncRequired` notices sent.
     pub resyncs: Counter,
     /// Events subscribers missed (reported in those notices).
@@ -119,6 +122,12 @@ impl Default for Metrics {
             "deliveries",
             "Events delivered to subscriptions",
             deliveries.clone(),
+        );
+        let live_renders = Counter::default();
+        registry.register(
+            "live_renders",
+            "Live events rendered for a subscription shape, each shared by its sockets",
+            live_renders.clone(),
         );
         let resyncs = Counter::default();
         registry.register(
@@ -229,6 +238,7 @@ impl Default for Metrics {
             operation_seconds,
             subscriptions,
             deliveries,
+            live_renders,
             resyncs,
             dropped,
             upload_bytes,

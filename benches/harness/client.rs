@@ -202,10 +202,19 @@ pub async fn init(ws: &mut Ws, token: &str) -> anyhow::Result<()> {
     bail!("socket closed before connection_ack")
 }
 
-/// Starts the `chatEvents` subscription (id "1").
-pub async fn subscribe(ws: &mut Ws, chat: Uuid) -> anyhow::Result<()> {
+/// The `chatEvents` selection of scenario 2b's subscriber `i`: the message as `CHAT_EVENTS`
+/// has it plus its reactions with `reactedByMe` (which depends on who asks), in a document of
+/// its own (the operation's name), so no two subscribers share a rendering.
+pub fn per_viewer_events(i: usize) -> String {
+    format!(
+        "subscription Reader{i}($chat: ID!) {{ chatEvents(chatId: $chat) {{ __typename ... on MessageCreated {{ message {{ id content createdAt sender {{ id username }} reactions {{ emoji count reactedByMe }} }} }} }} }}"
+    )
+}
+
+/// Starts the `chatEvents` subscription (id "1") with `query`.
+pub async fn subscribe_with(ws: &mut Ws, chat: Uuid, query: &str) -> anyhow::Result<()> {
     let subscribe = json!({ "id": "1", "type": "subscribe",
-        "payload": { "query": CHAT_EVENTS, "variables": { "chat": chat } } });
+        "payload": { "query": query, "variables": { "chat": chat } } });
     ws.send(Message::Text(subscribe.to_string().into())).await?;
     Ok(())
 }

@@ -112,12 +112,27 @@ pub struct Subscribers {
 }
 
 impl Subscribers {
-    /// Opens `count` sockets to `url` (64 handshakes at a time), each subscribed to `chat`.
+    /// Opens `count` sockets to `url` (64 handshakes at a time), each subscribed to `chat` with
+    /// the selection every subscriber shares (`client::CHAT_EVENTS`).
     pub async fn open(
         url: &str,
         tokens: &[String],
         chat: Uuid,
         count: usize,
+    ) -> anyhow::Result<Self> {
+        Self::open_with(url, tokens, chat, count, |_| {
+            client::CHAT_EVENTS.to_string()
+        })
+        .await
+    }
+
+    /// Opens `count` sockets as `open` does, socket `i` subscribed with document `query(i)`.
+    pub async fn open_with(
+        url: &str,
+        tokens: &[String],
+        chat: Uuid,
+        count: usize,
+        query: impl Fn(usize) -> String,
     ) -> anyhow::Result<Self> {
         let tally = Arc::new(Tally::default());
         let (stop, stopped) = watch::channel(false);
@@ -125,10 +140,11 @@ impl Subscribers {
         let mut sockets = stream::iter(0..count)
             .map(|i| {
                 let token = tokens[i % tokens.len()].clone();
+                let query = query(i);
                 async move {
                     let mut ws = client::connect(url, source(i)).await?;
                     client::init(&mut ws, &token).await?;
-                    client::subscribe(&mut ws, chat).await?;
+                    client::subscribe_with(&mut ws, chat, &query).await?;
                     anyhow::Ok(ws)
                 }
             })
@@ -333,6 +349,48 @@ fn push_rows(report: &mut Report, scope: &Scope, case: &str, ours: &Fanout, raw:
         raw.p99_ms,
         "",
     ));
+}
+
+/// Scenario 2b, the worst case of per-shape rendering: every subscriber's selection reads
+/// `reactedByMe` (so it depends on the viewer) and is a document of its own (its operation
+/// name), so no two sockets share a rendering: goftgu renders each event once per socket.
+pub async fn run_per_viewer(
+    options: &Options,
+    backend: &Backend,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let size = if options.quick { 500 } else { 5_000 };
+    let (warm, duration) = timing(options);
+    let dir = tempfile::tempdir()?;
+    let url = backend.fresh(dir.path()).await?;
+    let server = Goftgu::start(&Launch::new(url, dir.path().to_path_buf())).await?;
+    let api = Api::new(server.graphql_url());
+    let room = Room::create(&api).await?;
+    let goftgu_publisher = room.publisher(&api);
+    let baseline = BaselineServer::start().await?;
+    let baseline_publisher = Publisher::baseline(&baseline).await?;
+    let scope = Scope {
+        scenario: "2b fan-out, a selection per socket",
+        backend: backend.name(),
+        baseline_is: "bare tokio-tungstenite broadcast",
+    };
+    for (load, deliveries) in LOADS {
+        let rate = rate_for(size, deliveries);
+        let subs = Subscribers::open_with(
+            &server.ws_url(),
+            &room.tokens(),
+            room.chat,
+            size,
+            client::per_viewer_events,
+        )
+        .await?;
+        let ours = measure(&goftgu_publisher, subs, rate, warm, duration).await?;
+        let subs = Subscribers::open(&baseline.ws_url(), &["none".into()], room.chat, size).await?;
+        let raw = measure(&baseline_publisher, subs, rate, warm, duration).await?;
+        let case = format!("{size} subscribers, {load}: {rate:.0} msg/s");
+        push_rows(report, &scope, &case, &ours, &raw);
+    }
+    Ok(())
 }
 
 /// Scenario 5: sender on instance A, subscribers on instance B, against all on A.

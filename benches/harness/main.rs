@@ -104,6 +104,9 @@ async fn run(options: Options) -> anyhow::Result<()> {
         if options.wants("fanout") {
             fanout::run(&options, backend, &mut report).await?;
         }
+        if options.wants("perviewer") {
+            fanout::run_per_viewer(&options, backend, &mut report).await?;
+        }
         if options.wants("idle") {
             idle::run(&options, backend, &mut report).await?;
         }

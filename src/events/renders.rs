@@ -1,10 +1,15 @@
 //! The rendered forms of one delivered event, kept on the event so that the subscribers who
 //! select it the same way (one subscription shape, and one viewer when the selection reads
-//! viewer-dependent fields) share one rendering: the first to need it renders it, the others wait
-//! for that and reuse the bytes. They go with the event once every subscriber is past it.
+//! viewer-dependent fields) share one rendering: the first to need it starts it, the others wait
+//! for the same result. It runs as a task of its own, so a subscriber whose socket is slow to
+//! take its frames never holds the others up. They go with the event once every subscriber is
+//! past it.
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::OnceCell;
+use futures_util::{
+    FutureExt,
+    future::{BoxFuture, Shared},
+};
 use uuid::Uuid;
 
 /// A subscription shape's number (never reused in a process) and, when its selection depends on
@@ -14,20 +19,35 @@ pub type RenderKey = (u64, Option<Uuid>);
 /// One rendering: the payload's JSON, or `None` when the selection yields nothing for the event.
 pub type Rendered = Option<Arc<str>>;
 
+/// A rendering in progress or done, awaitable by any number of subscribers.
+pub type Rendering = Shared<BoxFuture<'static, Rendered>>;
+
 /// The renderings of one event, by key; a handful at most (one per distinct shape).
-#[derive(Debug, Default)]
-pub struct Renders(Mutex<Vec<(RenderKey, Arc<OnceCell<Rendered>>)>>);
+#[derive(Default)]
+pub struct Renders(Mutex<Vec<(RenderKey, Rendering)>>);
+
+impl std::fmt::Debug for Renders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Renders")
+    }
+}
 
 impl Renders {
-    /// The cell for `key`, made empty on first use; whoever initialises it renders for everyone.
-    pub fn slot(&self, key: RenderKey) -> Arc<OnceCell<Rendered>> {
+    /// The rendering for `key`; the first asker's `render` is spawned for everyone.
+    pub fn get_or_start(
+        &self,
+        key: RenderKey,
+        render: impl FnOnce() -> BoxFuture<'static, Rendered>,
+    ) -> Rendering {
         let mut slots = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, cell)) = slots.iter().find(|(k, _)| *k == key) {
-            return cell.clone();
+        if let Some((_, rendering)) = slots.iter().find(|(k, _)| *k == key) {
+            return rendering.clone();
         }
-        let cell = Arc::new(OnceCell::new());
-        slots.push((key, cell.clone()));
-        cell
+        let task = tokio::spawn(render());
+        // A rendering that panicked is nothing to send.
+        let rendering = task.map(|done| done.ok().flatten()).boxed().shared();
+        slots.push((key, rendering.clone()));
+        rendering
     }
 }
 
@@ -35,25 +55,17 @@ impl Renders {
 mod tests {
     use super::*;
 
+    fn rendered(text: &'static str) -> impl FnOnce() -> BoxFuture<'static, Rendered> {
+        move || async move { Some(Arc::from(text)) }.boxed()
+    }
+
     #[tokio::test]
     async fn one_key_renders_once_and_keys_stay_apart() {
         let renders = Renders::default();
         let viewer = Uuid::new_v4();
-        let first = renders
-            .slot((1, None))
-            .get_or_init(|| async { Some(Arc::from("a")) })
-            .await
-            .clone();
-        let again = renders
-            .slot((1, None))
-            .get_or_init(|| async { Some(Arc::from("b")) })
-            .await
-            .clone();
-        let other = renders
-            .slot((1, Some(viewer)))
-            .get_or_init(|| async { Some(Arc::from("c")) })
-            .await
-            .clone();
+        let first = renders.get_or_start((1, None), rendered("a")).await;
+        let again = renders.get_or_start((1, None), rendered("b")).await;
+        let other = renders.get_or_start((1, Some(viewer)), rendered("c")).await;
         assert_eq!(first.as_deref(), Some("a"));
         assert_eq!(
             again.as_deref(),
@@ -65,5 +77,15 @@ mod tests {
             Some("c"),
             "another viewer of a per-viewer shape renders"
         );
+    }
+
+    #[tokio::test]
+    async fn a_rendering_goes_on_while_its_first_asker_is_not_waiting() {
+        let renders = Renders::default();
+        // The first asker starts it and never polls it again (its socket is busy writing).
+        let _stalled = renders.get_or_start((7, None), rendered("x"));
+        let second = renders.get_or_start((7, None), rendered("y"));
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), second).await;
+        assert_eq!(got.expect("not held up").as_deref(), Some("x"));
     }
 }

@@ -3,9 +3,11 @@
 //! parses, validates, authorizes and runs the resolver, so every refusal is what it always was),
 //! but hands the resolver a [`Handoff`]: the resolver leaves its feed there instead of running
 //! it. From then on the socket owns the feed, and each item is rendered by replaying it through
-//! the same schema and document ([`Replay`]), once per [`Shape`] (and viewer, when the selection
-//! reads fields that depend on who asks); the JSON is kept on the event (`events::renders`) for
-//! every other socket of that shape. So the bytes are exactly those a direct execution makes.
+//! the same schema and document ([`Replay`]), once per [`Shape`]; the JSON is kept on the event
+//! (`events::renders`) for every other socket of that shape, so the payload is what a direct
+//! execution makes. A selection that reads fields depending on who asks ([`Shape::per_viewer`])
+//! is not taken over: it runs per socket inside async-graphql as before, since a replay through
+//! the whole request pipeline costs more than one execution of a selection.
 use std::{
     collections::HashMap,
     sync::{
@@ -17,7 +19,7 @@ use std::{
 use async_graphql::{
     Context, Data, Request, Variables,
     futures_util::{StreamExt, stream::BoxStream},
-    parser::types::{ExecutableDocument, Selection, SelectionSet},
+    parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet},
 };
 use uuid::Uuid;
 
@@ -86,11 +88,17 @@ impl Replay {
         ctx.data_opt::<Replay>()
             .and_then(|replay| replay.0.lock().unwrap_or_else(|e| e.into_inner()).take())
     }
+}
 
-    /// Whether an extension's request is a rendering (counted by the socket layer, not as a
-    /// subscription of its own).
+/// In the session data of renderings: a rendering of a shared live subscription is a delivery
+/// of that subscription, which the socket layer counts, not a subscription of its own.
+pub struct Rendering;
+
+impl Rendering {
+    /// Whether an extension's request is a rendering (session data is what extensions see
+    /// before the request is prepared).
     pub fn is(ctx: &async_graphql::extensions::ExtensionContext<'_>) -> bool {
-        ctx.data_opt::<Replay>().is_some()
+        ctx.data_opt::<Rendering>().is_some()
     }
 }
 
@@ -149,7 +157,7 @@ impl Shapes {
         }
         let shape = Arc::new(Shape {
             id: SHAPE_IDS.fetch_add(1, Ordering::Relaxed),
-            per_viewer: per_viewer(&request.query),
+            per_viewer: per_viewer(&request.query, request.operation_name.as_deref()),
             variables: request.variables.clone(),
             registry: Arc::downgrade(&self.0),
             key: key.clone(),
@@ -187,7 +195,11 @@ impl Shape {
             request = request.operation_name(operation.clone());
         }
         let mut responses = schema.execute_stream_with_session_data(request, data);
-        let response = responses.next().await?;
+        let response = responses.next().await;
+        if let Some(app) = schema.data::<crate::state::AppState>() {
+            app.metrics.live_renders.inc();
+        }
+        let response = response?;
         serde_json::to_string(&response).ok().map(Arc::from)
     }
 }
@@ -258,36 +270,59 @@ const SAME_FOR_EVERYONE: &[&str] = &[
     "mutedByAdmin",
 ];
 
-/// Whether a subscription document selects anything outside [`SAME_FOR_EVERYONE`] (a document
-/// that does not parse is treated as per viewer; it never gets this far).
-fn per_viewer(query: &str) -> bool {
+/// Whether the operation `operation` of a subscription document (the only one when `None`)
+/// selects anything outside [`SAME_FOR_EVERYONE`], its fragments included. A document that does
+/// not parse, or names no such operation, counts as per viewer (it never gets this far).
+fn per_viewer(query: &str, operation: Option<&str>) -> bool {
     let Ok(document) = async_graphql::parser::parse_query(query) else {
         return true;
     };
-    !only_shared_fields(&document)
+    let selected = match (&document.operations, operation) {
+        (DocumentOperations::Single(only), _) => Some(only),
+        (DocumentOperations::Multiple(named), Some(name)) => named.get(name),
+        (DocumentOperations::Multiple(named), None) if named.len() == 1 => named.values().next(),
+        _ => None,
+    };
+    let Some(selected) = selected else {
+        return true;
+    };
+    let mut walk = Walk {
+        document: &document,
+        visited: Vec::new(),
+    };
+    !walk.shared(&selected.node.selection_set.node, true)
 }
 
-fn only_shared_fields(document: &ExecutableDocument) -> bool {
-    fn walk(set: &SelectionSet, root: bool) -> bool {
+/// A walk through one operation's selections, into each fragment once.
+struct Walk<'a> {
+    document: &'a ExecutableDocument,
+    visited: Vec<&'a str>,
+}
+
+impl<'a> Walk<'a> {
+    fn shared(&mut self, set: &'a SelectionSet, root: bool) -> bool {
         set.items.iter().all(|selection| match &selection.node {
             // The root field (`chatEvents`, …) is the subscription itself.
             Selection::Field(field) => {
                 (root || SAME_FOR_EVERYONE.contains(&field.node.name.node.as_str()))
-                    && walk(&field.node.selection_set.node, false)
+                    && self.shared(&field.node.selection_set.node, false)
             }
-            Selection::InlineFragment(fragment) => walk(&fragment.node.selection_set.node, root),
-            // Named fragments are walked where they are defined.
-            Selection::FragmentSpread(_) => true,
+            Selection::InlineFragment(fragment) => {
+                self.shared(&fragment.node.selection_set.node, root)
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = spread.node.fragment_name.node.as_str();
+                if self.visited.contains(&name) {
+                    return true;
+                }
+                self.visited.push(name);
+                match self.document.fragments.get(&spread.node.fragment_name.node) {
+                    Some(fragment) => self.shared(&fragment.node.selection_set.node, root),
+                    None => false,
+                }
+            }
         })
     }
-    document
-        .operations
-        .iter()
-        .all(|(_, operation)| walk(&operation.node.selection_set.node, true))
-        && document
-            .fragments
-            .values()
-            .all(|fragment| walk(&fragment.node.selection_set.node, false))
 }
 
 #[cfg(test)]
@@ -297,12 +332,12 @@ mod tests {
     #[test]
     fn viewer_dependent_fields_anywhere_make_a_shape_per_viewer() {
         let shared = "subscription($c: ID!) { chatEvents(chatId: $c) { __typename ... on MessageCreated { message { id content sender { id username } reactions { emoji count } } } } }";
-        assert!(!per_viewer(shared));
+        assert!(!per_viewer(shared, None));
         let mine = "subscription { myEvents { ... on ReactionChanged { message { reactions { emoji reactedByMe } } } } }";
-        assert!(per_viewer(mine));
+        assert!(per_viewer(mine, None));
         let in_fragment =
             "subscription { myEvents { ...F } } fragment F on ChatUpdated { chat { unreadCount } }";
-        assert!(per_viewer(in_fragment));
+        assert!(per_viewer(in_fragment, None));
         let title = "subscription { myEvents { ... on ChatUpdated { chat { title } } } }";
         assert!(
             per_viewer(title),

@@ -100,7 +100,7 @@ impl Extension for Recorder {
     ) -> BoxStream<'s, Response> {
         // A rendering of a shared live subscription is that subscription's delivery, which
         // the socket layer counts (`http::ws_protocol`), not a subscription of its own.
-        if super::fanout::Replay::is(ctx) {
+        if super::fanout::Rendering::is(ctx) {
             return next.run(ctx, stream);
         }
         let metrics = self.0.clone();

@@ -35,6 +35,7 @@ use crate::{
     domain::{presence, sessions},
     error::AppError,
     events::{Event, Topic},
+    graphql::fanout::Rendering,
 };
 use tokio::sync::broadcast;
 
@@ -166,14 +167,21 @@ async fn serve(
     let user = viewer.user_id;
     tracing::Span::current().record("user", tracing::field::display(user));
     let app = state.app.clone();
-    let mut data = Data::default();
-    data.insert(AuthState::Authenticated(viewer));
-    data.insert(client);
+    let session = |rendering: bool| {
+        let mut data = Data::default();
+        data.insert(AuthState::Authenticated(viewer));
+        data.insert(client);
+        if rendering {
+            data.insert(Rendering);
+        }
+        data
+    };
     let caps = Operations::new(app.config.max_subscriptions_per_socket);
     let mut operations = Protocol::new(
         protocol,
         state.schema.clone(),
-        data,
+        session(false),
+        session(true),
         user,
         state.shapes.clone(),
         app.metrics.clone(),
@@ -182,8 +190,11 @@ async fn serve(
     Box::pin(presence::connect(&app, user)).await;
     let every = Duration::from_secs(app.config.ws_ping_seconds.max(1));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let revoked = session_end(&app, viewer);
     tokio::pin!(revoked);
+    let closing = drain.closing();
+    tokio::pin!(closing);
     let mut out = vec![Protocol::ack()];
     let goodbye = loop {
         if !out.is_empty() && write(&mut socket, &mut out).await.is_err() {
@@ -215,7 +226,7 @@ async fn serve(
                 break Some(CloseFrame { code: 4403, reason: format!("Forbidden: {reason}").into() });
             }
             // The instance is stopping: the subscriptions end here, the client reconnects elsewhere.
-            () = drain.closing() => break Some(restarting()),
+            () = &mut closing => break Some(restarting()),
         };
         // Whatever else is ready now goes out in the same write.
         while out.len() < COALESCE

@@ -41,7 +41,10 @@ pub enum Flow {
 pub struct Protocol {
     kind: WebSocketProtocols,
     schema: AppSchema,
+    /// The connection's session data: the viewer and where they connect from.
     data: Arc<Data>,
+    /// The same, marked as renderings' (`fanout::Rendering`).
+    rendering: Arc<Data>,
     viewer: Uuid,
     shapes: Arc<Shapes>,
     metrics: Arc<Metrics>,
@@ -63,6 +66,7 @@ impl Protocol {
         kind: WebSocketProtocols,
         schema: AppSchema,
         data: Data,
+        rendering: Data,
         viewer: Uuid,
         shapes: Arc<Shapes>,
         metrics: Arc<Metrics>,
@@ -72,6 +76,7 @@ impl Protocol {
             kind,
             schema,
             data: Arc::new(data),
+            rendering: Arc::new(rendering),
             viewer,
             shapes,
             metrics,
@@ -205,6 +210,7 @@ pub struct Operation {
     phase: Phase,
     finished: bool,
     schema: AppSchema,
+    /// The session data its renderings run with.
     data: Arc<Data>,
     viewer: Uuid,
     metrics: Arc<Metrics>,
@@ -235,13 +241,20 @@ impl Drop for Running {
 
 impl Operation {
     fn start(protocol: &Protocol, mut request: async_graphql::Request) -> Self {
-        // Only a subscription can hand a feed over; nothing else needs a shape.
+        // Only a subscription can hand a feed over, and only one whose rendering is shared by
+        // every viewer is taken over: a selection that depends on the viewer keeps running per
+        // socket inside async-graphql, where one event costs one execution of the selection; a
+        // rendering replayed through the whole request pipeline costs more than that (see
+        // BENCHMARKS.md, scenario 2b), and such a rendering is rarely shared.
         let shape = request
             .query
             .contains("subscription")
-            .then(|| protocol.shapes.of(&request));
+            .then(|| protocol.shapes.of(&request))
+            .filter(|shape| !shape.per_viewer());
         let handoff = Handoff::default();
-        request.data.insert(handoff.clone());
+        if shape.is_some() {
+            request.data.insert(handoff.clone());
+        }
         let responses = protocol
             .schema
             .execute_stream_with_session_data(request, protocol.data.clone())
@@ -250,7 +263,7 @@ impl Operation {
             phase: Phase::Starting { responses, handoff },
             finished: false,
             schema: protocol.schema.clone(),
-            data: protocol.data.clone(),
+            data: protocol.rendering.clone(),
             viewer: protocol.viewer,
             metrics: protocol.metrics.clone(),
             shape,
@@ -258,7 +271,7 @@ impl Operation {
     }
 
     /// The rendering of `item` for this subscriber: kept on the event for its shape when the
-    /// event is shared, so one subscriber renders and the others reuse it.
+    /// event is shared, so one rendering serves every subscriber of the shape.
     fn render(
         &self,
         shape: &Arc<Shape>,
@@ -270,15 +283,14 @@ impl Operation {
                 async move { shape.render(&schema, data, item).await },
             ));
         };
-        let cell = delivered.renders.slot(shape.key_for(self.viewer));
-        if let Some(rendered) = cell.get() {
-            return Ok(rendered.clone());
+        let key = shape.key_for(self.viewer);
+        let rendering = delivered.renders.get_or_start(key, move || {
+            Box::pin(async move { shape.render(&schema, data, item).await })
+        });
+        match rendering.peek() {
+            Some(rendered) => Ok(rendered.clone()),
+            None => Err(Box::pin(rendering)),
         }
-        Err(Box::pin(async move {
-            cell.get_or_init(|| shape.render(&schema, data, item))
-                .await
-                .clone()
-        }))
     }
 }
 

@@ -20,6 +20,7 @@ mod groups;
 mod helpers;
 mod http;
 mod live;
+mod live_equivalence;
 mod live_presence;
 mod message_actions;
 mod messages;
