@@ -49,13 +49,16 @@ pub struct Protocol {
     shapes: Arc<Shapes>,
     metrics: Arc<Metrics>,
     caps: Arc<Operations>,
-    running: StreamMap<String, Operation>,
+    /// By id, as its JSON string (quoted and escaped): spliced into every frame as it is.
+    running: StreamMap<Arc<str>, Operation>,
 }
 
 /// What an operation produced.
 pub enum Step {
-    /// A `next` (`data`) payload, as JSON.
+    /// A `next` (`data`) payload rendered once for a shape, as JSON.
     Payload(Arc<str>),
+    /// A `next` (`data`) payload of this socket's own execution, serialized into its frame.
+    Response(Box<Response>),
     /// The operation ended by itself: `complete`.
     Done,
 }
@@ -119,12 +122,13 @@ impl Protocol {
                     return Flow::Continue;
                 }
                 let operation = Operation::start(self, payload);
-                self.running.insert(id, operation);
+                self.running.insert(Arc::from(json_string(&id)), operation);
             }
             ClientMessage::Stop { id } => {
-                if self.running.remove(&id).is_some() {
+                let key = json_string(&id);
+                if self.running.remove(key.as_str()).is_some() {
                     self.caps.release(&id);
-                    out.push(complete(&id));
+                    out.push(complete(&key));
                 }
             }
             ClientMessage::ConnectionTerminate => return Flow::Stop,
@@ -139,54 +143,69 @@ impl Protocol {
         !self.running.is_empty()
     }
 
-    /// The next thing any operation produced, with its id.
-    pub async fn next_step(&mut self) -> Option<(String, Step)> {
+    /// The next thing any operation produced, with its id (as JSON).
+    pub async fn next_step(&mut self) -> Option<(Arc<str>, Step)> {
         self.running.next().await
     }
 
     /// What is ready now, without waiting.
-    pub fn ready_step(&mut self) -> Option<(String, Step)> {
+    pub fn ready_step(&mut self) -> Option<(Arc<str>, Step)> {
         if self.running.is_empty() {
             return None;
         }
         self.running.next().now_or_never().flatten()
     }
 
-    /// Queues the frame for `step` of operation `id`.
+    /// Queues the frame for `step` of operation `id` (its id as JSON).
     pub fn frame(&mut self, id: &str, step: Step, out: &mut Vec<Message>) {
+        let kind = match self.kind {
+            WebSocketProtocols::GraphQLWS => "next",
+            WebSocketProtocols::SubscriptionsTransportWS => "data",
+        };
         match step {
             Step::Payload(payload) => {
-                let kind = match self.kind {
-                    WebSocketProtocols::GraphQLWS => "next",
-                    WebSocketProtocols::SubscriptionsTransportWS => "data",
-                };
-                out.push(next(kind, id, &payload));
+                let mut frame = head(kind, id, payload.len());
+                frame.extend_from_slice(payload.as_bytes());
+                out.extend(finish(frame));
+            }
+            Step::Response(response) => {
+                let mut frame = head(kind, id, 256);
+                if serde_json::to_writer(&mut frame, &response).is_ok() {
+                    out.extend(finish(frame));
+                }
             }
             Step::Done => {
                 // The map already dropped the ended operation.
-                self.caps.release(id);
+                if let Ok(raw) = serde_json::from_str::<String>(id) {
+                    self.caps.release(&raw);
+                }
                 out.push(complete(id));
             }
         }
     }
 }
 
-/// `{"type":<kind>,"id":<id>,"payload":<payload>}`, the shared payload spliced in as it is.
-fn next(kind: &str, id: &str, payload: &str) -> Message {
-    let id = json_string(id);
-    let mut frame = String::with_capacity(payload.len() + id.len() + 32);
-    frame.push_str(r#"{"type":""#);
-    frame.push_str(kind);
-    frame.push_str(r#"","id":"#);
-    frame.push_str(&id);
-    frame.push_str(r#","payload":"#);
-    frame.push_str(payload);
-    frame.push('}');
-    text(frame)
+/// `{"type":<kind>,"id":<id>,"payload":` of a `next` (`data`) frame, with room for the payload
+/// that follows it (spliced in as it is) and the closing brace.
+fn head(kind: &str, id: &str, payload: usize) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(payload + id.len() + 32);
+    frame.extend_from_slice(br#"{"type":""#);
+    frame.extend_from_slice(kind.as_bytes());
+    frame.extend_from_slice(br#"","id":"#);
+    frame.extend_from_slice(id.as_bytes());
+    frame.extend_from_slice(br#","payload":"#);
+    frame
 }
 
+fn finish(mut frame: Vec<u8>) -> Option<Message> {
+    frame.push(b'}');
+    let text = axum::extract::ws::Utf8Bytes::try_from(bytes::Bytes::from(frame)).ok()?;
+    Some(Message::Text(text))
+}
+
+/// `{"type":"complete","id":<id>}`, the id as JSON.
 fn complete(id: &str) -> Message {
-    text(format!(r#"{{"type":"complete","id":{}}}"#, json_string(id)))
+    text(format!(r#"{{"type":"complete","id":{id}}}"#))
 }
 
 fn close(code: u16, reason: String) -> Message {
@@ -306,8 +325,7 @@ impl Stream for Operation {
             let live = match &mut this.phase {
                 Phase::Starting { responses, handoff } => match responses.poll_next_unpin(cx) {
                     Poll::Ready(Some(response)) => {
-                        let payload = serde_json::to_string(&response).unwrap_or_default();
-                        return Poll::Ready(Some(Step::Payload(Arc::from(payload))));
+                        return Poll::Ready(Some(Step::Response(Box::new(response))));
                     }
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(None) => match handoff.take() {
