@@ -340,10 +340,15 @@ mod tests {
         assert!(per_viewer(in_fragment, None));
         let title = "subscription { myEvents { ... on ChatUpdated { chat { title } } } }";
         assert!(
-            per_viewer(title),
+            per_viewer(title, None),
             "a chat's title names the other person in a direct chat"
         );
-        assert!(per_viewer("subscription {"), "unparsed: never shared");
+        assert!(per_viewer("subscription {", None), "unparsed: never shared");
+        // Only the operation run counts, with the fragments it spreads.
+        let two = "subscription A { myEvents { ...F } } subscription B { myEvents { ... on ChatUpdated { chat { myRole } } } } fragment F on MessageCreated { message { id } }";
+        assert!(!per_viewer(two, Some("A")));
+        assert!(per_viewer(two, Some("B")));
+        assert!(per_viewer(two, None), "two operations and none named");
     }
 
     #[test]
