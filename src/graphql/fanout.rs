@@ -167,7 +167,8 @@ impl Shapes {
     }
 
     /// Distinct shapes subscribed now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn live(&self) -> usize {
         let shapes = self.0.lock().unwrap_or_else(|e| e.into_inner());
         shapes.values().filter(|s| s.strong_count() > 0).count()
     }
@@ -363,9 +364,9 @@ mod tests {
         let c = shapes.of(&request("2"));
         assert!(Arc::ptr_eq(&a, &b));
         assert_ne!(a.id, c.id);
-        assert_eq!(shapes.len(), 2);
+        assert_eq!(shapes.live(), 2);
         drop((a, b, c));
-        assert_eq!(shapes.len(), 0);
+        assert_eq!(shapes.live(), 0);
         assert!(
             shapes.0.lock().unwrap().is_empty(),
             "dropped shapes leave the registry"

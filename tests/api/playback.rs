@@ -119,6 +119,9 @@ async fn watch(app: &TestApp, token: &str, room: &str) -> WsClient {
         .await;
     ws.send(json!({ "type": "ping" })).await;
     assert_eq!(ws.next_json().await["type"], "pong");
+    // The pong proves the server read the subscribe; the resolver then checks access in the
+    // database before it listens to the bus (as `live::Socket::subscribe` waits too).
+    tokio::time::sleep(Duration::from_millis(200)).await;
     ws
 }
 
