@@ -210,7 +210,9 @@ impl Shape {
 /// `myRole`, `unreadCount`, a chat's `title`, a user's `email`, …, or a field added later) makes
 /// the shape render per viewer. Names are matched whatever type they are on, so a name that is
 /// viewer-dependent on any type (`title`, `isMuted`) is left out everywhere: wrong sharing is
-/// impossible, a missed share only costs time.
+/// impossible, a missed share only costs time. A field whose value comes to depend on the viewer
+/// (presence privacy or blocking could do that to `isOnline`, `lastSeen` or `sender`) must leave
+/// this list in the same change.
 const SAME_FOR_EVERYONE: &[&str] = &[
     "__typename",
     "id",
