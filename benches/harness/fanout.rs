@@ -278,6 +278,20 @@ pub async fn run(options: &Options, backend: &Backend, report: &mut Report) -> a
     } else {
         &[100, 1_000, 5_000]
     };
+    let shared = |_| client::CHAT_EVENTS.to_string();
+    run_sizes(options, backend, report, "2 fan-out", sizes, shared).await
+}
+
+/// Scenario 2 or 2b: for each size and load, `size` goftgu sockets (socket `i` subscribed with
+/// `query(i)`) against as many baseline sockets, one fresh deployment for the scenario.
+async fn run_sizes(
+    options: &Options,
+    backend: &Backend,
+    report: &mut Report,
+    scenario: &'static str,
+    sizes: &[usize],
+    query: impl Fn(usize) -> String + Copy,
+) -> anyhow::Result<()> {
     let (warm, duration) = timing(options);
     let dir = tempfile::tempdir()?;
     let url = backend.fresh(dir.path()).await?;
@@ -288,14 +302,16 @@ pub async fn run(options: &Options, backend: &Backend, report: &mut Report) -> a
     let baseline = BaselineServer::start().await?;
     let baseline_publisher = Publisher::baseline(&baseline).await?;
     let scope = Scope {
-        scenario: "2 fan-out",
+        scenario,
         backend: backend.name(),
         baseline_is: "bare tokio-tungstenite broadcast",
     };
     for &size in sizes {
         for (load, deliveries) in LOADS {
             let rate = rate_for(size, deliveries);
-            let subs = Subscribers::open(&server.ws_url(), &room.tokens(), room.chat, size).await?;
+            let subs =
+                Subscribers::open_with(&server.ws_url(), &room.tokens(), room.chat, size, query)
+                    .await?;
             let ours = measure(&goftgu_publisher, subs, rate, warm, duration).await?;
             let subs =
                 Subscribers::open(&baseline.ws_url(), &["none".into()], room.chat, size).await?;
@@ -360,37 +376,16 @@ pub async fn run_per_viewer(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let size = if options.quick { 500 } else { 5_000 };
-    let (warm, duration) = timing(options);
-    let dir = tempfile::tempdir()?;
-    let url = backend.fresh(dir.path()).await?;
-    let server = Goftgu::start(&Launch::new(url, dir.path().to_path_buf())).await?;
-    let api = Api::new(server.graphql_url());
-    let room = Room::create(&api).await?;
-    let goftgu_publisher = room.publisher(&api);
-    let baseline = BaselineServer::start().await?;
-    let baseline_publisher = Publisher::baseline(&baseline).await?;
-    let scope = Scope {
-        scenario: "2b fan-out, a selection per socket",
-        backend: backend.name(),
-        baseline_is: "bare tokio-tungstenite broadcast",
-    };
-    for (load, deliveries) in LOADS {
-        let rate = rate_for(size, deliveries);
-        let subs = Subscribers::open_with(
-            &server.ws_url(),
-            &room.tokens(),
-            room.chat,
-            size,
-            client::per_viewer_events,
-        )
-        .await?;
-        let ours = measure(&goftgu_publisher, subs, rate, warm, duration).await?;
-        let subs = Subscribers::open(&baseline.ws_url(), &["none".into()], room.chat, size).await?;
-        let raw = measure(&baseline_publisher, subs, rate, warm, duration).await?;
-        let case = format!("{size} subscribers, {load}: {rate:.0} msg/s");
-        push_rows(report, &scope, &case, &ours, &raw);
-    }
-    Ok(())
+    let scenario = "2b fan-out, a selection per socket";
+    run_sizes(
+        options,
+        backend,
+        report,
+        scenario,
+        &[size],
+        client::per_viewer_events,
+    )
+    .await
 }
 
 /// Scenario 5: sender on instance A, subscribers on instance B, against all on A.
