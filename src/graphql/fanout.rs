@@ -61,15 +61,14 @@ pub type LiveFeed = BoxStream<'static, LiveItem>;
 pub struct Handoff(Arc<Mutex<Option<LiveFeed>>>);
 
 impl Handoff {
-    /// Leaves `feed` for the transport when it asked for it; otherwise hands it back.
-    pub fn offer(ctx: &Context<'_>, feed: LiveFeed) -> Option<LiveFeed> {
-        match ctx.data_opt::<Handoff>() {
-            Some(handoff) => {
-                *handoff.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(feed);
-                None
-            }
-            None => Some(feed),
-        }
+    /// The slot, when the transport asked for the feed.
+    pub fn asked<'c>(ctx: &'c Context<'_>) -> Option<&'c Handoff> {
+        ctx.data_opt::<Handoff>()
+    }
+
+    /// Leaves `feed` for the transport.
+    pub fn give(&self, feed: LiveFeed) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(feed);
     }
 
     /// The feed the resolver left, if it got that far.

@@ -3,7 +3,7 @@
 //! joined and left, resync after a gap) is `domain::live`; this layer maps its items to types.
 use async_graphql::{
     Context, ID, Object, SimpleObject, Subscription,
-    futures_util::{StreamExt, future, stream, stream::BoxStream},
+    futures_util::{Stream, StreamExt, future, stream, stream::BoxStream},
 };
 use chrono::{DateTime, Utc};
 
@@ -48,7 +48,7 @@ impl LiveSubscription {
             .await?
             .chat(chat_id)
             .await?;
-        Ok(chat_events_of(ctx, feed.boxed()))
+        Ok(chat_events_of(ctx, feed))
     }
 
     /// Everything relevant to me across all my chats: their events, plus being added to or
@@ -62,7 +62,7 @@ impl LiveSubscription {
         }
         let viewer = *ctx.viewer()?;
         let feed = Subscriber::start(ctx.app(), viewer).await?.mine().await?;
-        Ok(chat_events_of(ctx, feed.boxed()))
+        Ok(chat_events_of(ctx, feed))
     }
 
     /// The online state of up to 100 users: their current state first, then every change.
@@ -96,34 +96,28 @@ impl LiveSubscription {
             .load_many(ids.iter().map(|id| UserId(*id)))
             .await?;
         let online = ctx.app().presence.online(&ids).await;
-        let current: Vec<LiveItem> = ids
+        let current: Vec<PresenceUpdate> = ids
             .iter()
             .filter_map(|id| users.get(&UserId(*id)))
-            .map(|u| LiveItem::Presence {
-                update: PresenceUpdate {
-                    user_id: ID(u.id.to_string()),
-                    is_online: online.contains(&u.id),
-                    last_seen: u.last_seen_at,
-                },
-                from: None,
+            .map(|u| PresenceUpdate {
+                user_id: ID(u.id.to_string()),
+                is_online: online.contains(&u.id),
+                last_seen: u.last_seen_at,
             })
             .collect();
-        let changes = changes.map(|(from, change)| LiveItem::Presence {
-            update: PresenceUpdate::from(change),
-            from: Some(from),
-        });
-        let feed = stream::iter(current).chain(changes).boxed();
-        Ok(match Handoff::offer(ctx, feed) {
-            None => stream::empty().boxed(),
-            Some(feed) => feed
-                .filter_map(|item| {
-                    future::ready(match item {
-                        LiveItem::Presence { update, .. } => Some(update),
-                        LiveItem::Chat(_) => None,
-                    })
-                })
-                .boxed(),
-        })
+        if let Some(handoff) = Handoff::asked(ctx) {
+            let current = current
+                .into_iter()
+                .map(|update| LiveItem::Presence { update, from: None });
+            let changes = changes.map(|(from, change)| LiveItem::Presence {
+                update: PresenceUpdate::from(change),
+                from: Some(from),
+            });
+            handoff.give(stream::iter(current).chain(changes).boxed());
+            return Ok(stream::empty().boxed());
+        }
+        let changes = changes.map(|(_, change)| PresenceUpdate::from(change));
+        Ok(stream::iter(current).chain(changes).boxed())
     }
 }
 
@@ -131,22 +125,15 @@ impl LiveSubscription {
 /// subscription's own stream is empty).
 fn chat_events_of(
     ctx: &Context<'_>,
-    feed: BoxStream<'static, Feed>,
+    feed: impl Stream<Item = Feed> + Send + 'static,
 ) -> BoxStream<'static, ChatEvent> {
-    let feed = feed.map(LiveItem::Chat).boxed();
-    match Handoff::offer(ctx, feed) {
-        None => stream::empty().boxed(),
-        Some(feed) => {
-            let metrics = ctx.app().metrics.clone();
-            feed.filter_map(move |item| {
-                future::ready(match item {
-                    LiveItem::Chat(item) => chat_event(item, &metrics),
-                    LiveItem::Presence { .. } => None,
-                })
-            })
-            .boxed()
-        }
+    if let Some(handoff) = Handoff::asked(ctx) {
+        handoff.give(feed.map(LiveItem::Chat).boxed());
+        return stream::empty().boxed();
     }
+    let metrics = ctx.app().metrics.clone();
+    feed.filter_map(move |item| future::ready(chat_event(item, &metrics)))
+        .boxed()
 }
 
 /// The one event a rendering replays.
