@@ -120,8 +120,8 @@ pub fn is_too_big(err: &axum::Error) -> bool {
         .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
 }
 
-/// The operations running on one socket, by a hash of their id (client ids can be long; a
-/// hash keeps the state at eight bytes per operation).
+/// The operations running on one socket, by a hash of their id as the protocol keeps it (its
+/// JSON string; client ids can be long, a hash keeps the state at eight bytes per operation).
 pub struct Operations {
     active: Mutex<Vec<u64>>,
     max: usize,

@@ -117,17 +117,18 @@ impl Protocol {
                 return Flow::Stop;
             }
             ClientMessage::Start { id, payload } => {
-                if !self.caps.admit(&id) {
+                let key = json_string(&id);
+                if !self.caps.admit(&key) {
                     out.push(self.caps.refusal(self.kind, &id));
                     return Flow::Continue;
                 }
                 let operation = Operation::start(self, payload);
-                self.running.insert(Arc::from(json_string(&id)), operation);
+                self.running.insert(Arc::from(key), operation);
             }
             ClientMessage::Stop { id } => {
                 let key = json_string(&id);
                 if self.running.remove(key.as_str()).is_some() {
-                    self.caps.release(&id);
+                    self.caps.release(&key);
                     out.push(complete(&key));
                 }
             }
@@ -176,9 +177,7 @@ impl Protocol {
             }
             Step::Done => {
                 // The map already dropped the ended operation.
-                if let Ok(raw) = serde_json::from_str::<String>(id) {
-                    self.caps.release(&raw);
-                }
+                self.caps.release(id);
                 out.push(complete(id));
             }
         }
