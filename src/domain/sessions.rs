@@ -316,7 +316,25 @@ pub(super) async fn revoke_others<C: ConnectionTrait>(
 /// When the caller's credentials stop being valid by themselves: their access token's expiry,
 /// or their session's end when that comes first. UNAUTHENTICATED when the session is already
 /// revoked or expired (a database error is not such a verdict and stays an error of its own).
+/// Asked through the session cache first, as every request's token is: a socket that just
+/// authenticated (and each subscription it starts) costs no statement, and an entry is trusted
+/// only under the user's current revocation generation.
 pub async fn expiry(app: &AppState, viewer: &Viewer) -> AppResult<DateTime<Utc>> {
+    if let Some(known) = app
+        .sessions
+        .lookup(viewer.session_id, viewer.user_id, viewer.token_expires_at)
+        .await
+    {
+        return Ok(known.token_expires_at);
+    }
+    // Boxed: a hit then carries no statement's state.
+    Box::pin(stored_expiry(app, viewer)).await
+}
+
+/// `expiry` as the database tells it, past the cache: for a connection that may have missed a
+/// revocation (its events lagged, or the link between instances was down, when a revoking
+/// instance may also have failed to bump the generation the cache trusts).
+pub async fn stored_expiry(app: &AppState, viewer: &Viewer) -> AppResult<DateTime<Utc>> {
     session::Entity::find_by_id(viewer.session_id)
         .one(&app.db)
         .await?

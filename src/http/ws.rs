@@ -78,6 +78,12 @@ pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgra
     let hold = state.app.drain.hold();
     let client = super::client_ip::of(parts, &state.app.config.trusted_proxies);
     let span = connection_span(super::trace::request_id(&parts.extensions));
+    let start = Box::new(Start {
+        state,
+        protocol,
+        slot,
+        client,
+    });
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .read_buffer_size(READ_BUFFER)
@@ -88,19 +94,7 @@ pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgra
         // A frame announcing more than a message may hold is refused from its header, before
         // its bytes are buffered.
         .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| {
-            let drain = state.app.drain.clone();
-            let life = serve(state, socket, protocol, slot, client);
-            async move {
-                // At the drain's deadline whatever is left is dropped.
-                tokio::select! {
-                    () = life => {}
-                    () = drain.over() => {}
-                }
-                drop(hold);
-            }
-            .instrument(span)
-        })
+        .on_upgrade(move |socket| connection(start, socket, hold).instrument(span))
 }
 
 /// The refusal of an upgrade while the instance is stopping: another instance will take it.
@@ -138,66 +132,50 @@ fn connection_span(request_id: &str) -> tracing::Span {
     )
 }
 
+/// What a connection starts with. Boxed: the upgrade's task then carries a pointer, not this,
+/// for the connection's whole life.
+struct Start {
+    state: HttpState,
+    protocol: WebSocketProtocols,
+    /// The instance's count of sockets, released when the connection ends.
+    slot: SocketSlot,
+    client: crate::limits::ClientIp,
+}
+
+/// The connection, until it ends or the drain's deadline passes (whatever is left is dropped
+/// then).
+async fn connection(start: Box<Start>, mut socket: WebSocket, hold: crate::drain::Hold) {
+    let drain = start.state.app.drain.clone();
+    tokio::select! {
+        () = serve(start, &mut socket) => {}
+        () = drain.over() => {}
+    }
+    drop(hold);
+}
+
 /// The connection's life: the handshake, then the protocol (`ws_protocol`) while presence
 /// counts the user online, until the client leaves or the session ends. One task does it all:
 /// it reads the client, runs the operations, pings, and writes what is ready in one go.
-async fn serve(
-    state: HttpState,
-    mut socket: WebSocket,
-    protocol: WebSocketProtocols,
-    _slot: SocketSlot,
-    client: crate::limits::ClientIp,
-) {
-    let drain = state.app.drain.clone();
-    let handshake = ws_handshake::accept(&state, &mut socket, protocol);
-    let accepted = tokio::select! {
-        accepted = Box::pin(handshake) => accepted,
-        () = drain.closing() => {
-            let _ = socket.send(Message::Close(Some(restarting()))).await;
-            return;
-        }
-    };
-    let Some(Accepted {
-        viewer,
-        user_slot: _user_slot,
-    }) = accepted
-    else {
+///
+/// The task lives as long as the socket, mostly idle, and an async fn is as large as all it
+/// holds across its awaits, its arguments included: the set-up (handshake, presence) and the
+/// goodbye run boxed, so their state is freed when they are done, and the loop keeps what it
+/// uses in place (`Live`), where the set-up left it.
+async fn serve(start: Box<Start>, socket: &mut WebSocket) {
+    let Some(live) = Box::pin(open(start, socket)).await else {
         return;
     };
-    let user = viewer.user_id;
-    tracing::Span::current().record("user", tracing::field::display(user));
-    let app = state.app.clone();
-    let session = |rendering: bool| {
-        let mut data = Data::default();
-        data.insert(AuthState::Authenticated(viewer));
-        data.insert(client);
-        if rendering {
-            data.insert(Rendering);
-        }
-        data
-    };
-    let caps = Operations::new(app.config.max_subscriptions_per_socket);
-    let mut operations = Protocol::new(
-        protocol,
-        state.schema.clone(),
-        session(false),
-        session(true),
-        user,
-        state.shapes.clone(),
-        app.metrics.clone(),
-        caps,
-    );
-    Box::pin(presence::connect(&app, user)).await;
-    let every = Duration::from_secs(app.config.ws_ping_seconds.max(1));
+    let every = Duration::from_secs(live.app.config.ws_ping_seconds.max(1));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let revoked = session_end(&app, viewer);
+    let revoked = session_end(&live.app, live.viewer);
     tokio::pin!(revoked);
-    let closing = drain.closing();
+    let closing = live.app.drain.closing();
     tokio::pin!(closing);
+    let mut operations = live.operations;
     let mut out = vec![Protocol::ack()];
     let goodbye = loop {
-        if !out.is_empty() && write(&mut socket, &mut out).await.is_err() {
+        if !out.is_empty() && write(socket, &mut out).await.is_err() {
             break None;
         }
         let flow = tokio::select! {
@@ -235,30 +213,90 @@ async fn serve(
             operations.frame(&id, step, &mut out);
         }
         if let Flow::Stop = flow {
-            let _ = write(&mut socket, &mut out).await;
+            let _ = write(socket, &mut out).await;
             break None;
         }
     };
     drop(operations);
-    let farewell = async {
+    Box::pin(farewell(socket, out, goodbye)).await;
+    Box::pin(presence::disconnect(&live.app, live.viewer.user_id)).await;
+}
+
+/// An accepted connection, counted online: what its loop needs and nothing more.
+struct Live {
+    app: crate::state::AppState,
+    viewer: crate::auth::Viewer,
+    operations: Protocol,
+    _user_slot: ws_caps::UserSlot,
+    _slot: SocketSlot,
+}
+
+/// The handshake, then presence: `None` when the client was refused or the instance stops.
+async fn open(start: Box<Start>, socket: &mut WebSocket) -> Option<Live> {
+    let Start {
+        state,
+        protocol,
+        slot,
+        client,
+    } = *start;
+    let handshake = ws_handshake::accept(&state, socket, protocol);
+    let accepted = tokio::select! {
+        accepted = handshake => accepted,
+        () = state.app.drain.closing() => {
+            let _ = socket.send(Message::Close(Some(restarting()))).await;
+            return None;
+        }
+    };
+    let Accepted { viewer, user_slot } = accepted?;
+    let user = viewer.user_id;
+    tracing::Span::current().record("user", tracing::field::display(user));
+    let session = |rendering: bool| {
+        let mut data = Data::default();
+        data.insert(AuthState::Authenticated(viewer));
+        data.insert(client);
+        if rendering {
+            data.insert(Rendering);
+        }
+        data
+    };
+    let app = state.app;
+    let caps = Operations::new(app.config.max_subscriptions_per_socket);
+    let operations = Protocol::new(
+        protocol,
+        state.schema,
+        session(false),
+        session(true),
+        user,
+        state.shapes,
+        app.metrics.clone(),
+        caps,
+    );
+    presence::connect(&app, user).await;
+    Some(Live {
+        app,
+        viewer,
+        operations,
+        _user_slot: user_slot,
+        _slot: slot,
+    })
+}
+
+/// What is still queued, then the close frame, for at most 5 seconds.
+async fn farewell(socket: &mut WebSocket, mut out: Vec<Message>, goodbye: Option<CloseFrame>) {
+    let goodbye = async {
         if !out.is_empty() {
-            write(&mut socket, &mut out).await?;
+            write(socket, &mut out).await?;
         }
         match goodbye {
             Some(frame) => socket.send(Message::Close(Some(frame))).await,
             None => socket.close().await,
         }
     };
-    let _ = tokio::time::timeout(Duration::from_secs(5), farewell).await;
-    Box::pin(presence::disconnect(&app, user)).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), goodbye).await;
 }
 
 /// Frames written with one flush (one write to the socket, mostly) when that many are ready.
 const COALESCE: usize = 64;
-
-// The connection's future lives as long as the socket, and an async fn is as large as its
-// largest await: the database and Redis calls made once (or rarely) are boxed so their state
-// is freed when they finish instead of sizing every idle connection.
 
 /// Writes the queued frames with a single flush.
 async fn write(socket: &mut WebSocket, out: &mut Vec<Message>) -> Result<(), axum::Error> {
@@ -270,9 +308,10 @@ async fn write(socket: &mut WebSocket, out: &mut Vec<Message>) -> Result<(), axu
 
 /// Resolves when the connection's session ends: its token expires, or it is revoked (logout,
 /// password change) on any instance. The socket is then closed, so a revoked token stops
-/// receiving events at once rather than at its next subscription. The session row is read at
-/// the start and again after missed events; when the database cannot answer, that is no
-/// verdict: the socket stays open and the row is asked for again a little later.
+/// receiving events at once rather than at its next subscription. The session is checked at
+/// the start (through the session cache, as the handshake just verified it) and its row read
+/// again after missed events; when the database cannot answer, that is no verdict: the socket
+/// stays open and the row is asked for again a little later.
 async fn session_end(app: &crate::state::AppState, viewer: crate::auth::Viewer) -> &'static str {
     use tokio::time::Instant;
     let mut revocations = app.bus.subscribe(Topic::User(viewer.user_id));
@@ -280,13 +319,20 @@ async fn session_end(app: &crate::state::AppState, viewer: crate::auth::Viewer) 
     // ask the database (at once, after missed events, or a little later when it did not answer).
     let mut expires_at: Option<Instant> = None;
     let mut check_at: Option<Instant> = Some(Instant::now());
+    // Whether the next check must read the row (after missed events), not the cache.
+    let mut stored = false;
     let timer = tokio::time::sleep_until(Instant::now());
     tokio::pin!(timer);
     loop {
         tokio::select! {
             _ = &mut timer => {
                 if check_at.is_some_and(|at| at <= Instant::now()) {
-                    match Box::pin(sessions::expiry(app, &viewer)).await {
+                    let check = if stored {
+                        Box::pin(sessions::stored_expiry(app, &viewer)).await
+                    } else {
+                        Box::pin(sessions::expiry(app, &viewer)).await
+                    };
+                    match check {
                         Ok(end) => {
                             let left = (end - chrono::Utc::now()).to_std().unwrap_or_default();
                             let now = Instant::now();
@@ -317,12 +363,14 @@ async fn session_end(app: &crate::state::AppState, viewer: crate::auth::Viewer) 
                     // The link to other instances was down: a revocation may have been lost.
                     if matches!(event.event, Event::LinkRestored) {
                         check_at = Some(Instant::now());
+                        stored = true;
                         timer.as_mut().reset(Instant::now());
                     }
                 }
                 // Missed events might include a revocation: ask the database.
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     check_at = Some(Instant::now());
+                    stored = true;
                     timer.as_mut().reset(Instant::now());
                 }
                 Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,

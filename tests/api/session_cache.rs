@@ -1,11 +1,14 @@
 //! Authentication without a statement per request: a verified session is kept in memory, and a
 //! revocation (logout, password change, refresh reuse) or a change of rights is honoured on the
 //! very next request, on this instance and on every other one.
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::cluster::{services, spawn_pair_with};
 use crate::fixtures::register_staff;
 use crate::helpers::{PASSWORD, TestApp, error_code, spawn_app, spawn_app_with};
+use crate::live::{MODERN, PRESENCE, Socket};
 
 /// SQL statements one request costs.
 async fn statements_for(app: &TestApp, token: &str, query: &str) -> u64 {
@@ -30,6 +33,25 @@ async fn a_known_session_costs_no_statement_and_a_revoked_one_is_refused_at_once
         .await;
     let answer = app.gql(Some(&ana.token), "{ me { id } }", json!({})).await;
     assert_eq!(error_code(&answer), "UNAUTHENTICATED", "{answer}");
+}
+
+#[tokio::test]
+async fn a_socket_and_its_subscription_ask_the_cache_not_the_database_for_their_session() {
+    let (app, _dir) = spawn_app_with(crate::n_plus_one::quiet_background).await;
+    let ana = app.register("ana").await;
+    statements_for(&app, &ana.token, "{ serverTime }").await;
+    let before = crate::n_plus_one::quiet_count(&app).await;
+    // The handshake, the socket's watch over its session and the subscription's own check all
+    // find the verified session in the cache; the one statement left loads the users watched.
+    let mut socket = Socket::open(&app, &ana.token, MODERN).await;
+    socket
+        .subscribe("1", PRESENCE, json!({ "ids": [ana.id] }))
+        .await;
+    let current = socket.event_within("1", Duration::from_secs(5)).await;
+    assert_eq!(current["userId"], ana.id.as_str(), "{current}");
+    let spent = crate::n_plus_one::quiet_count(&app).await - before;
+    assert_eq!(spent, 1, "statements for a socket and its presence subscription");
+    socket.close().await;
 }
 
 #[tokio::test]
