@@ -10,6 +10,8 @@ mod m20261204_000006_create_playback;
 mod m20261204_000007_create_voice;
 mod m20261204_000008_track_metadata;
 mod m20261205_000009_create_refresh_token;
+mod m20261205_000010_create_friends_and_blocks;
+mod m20261205_000011_create_notification;
 
 /// Names of the unique constraints the migrations create, as PostgreSQL reports them when a
 /// write violates one (it names a column's `UNIQUE` `<table>_<column>_key`; SQLite names
@@ -34,6 +36,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000007_create_voice::Migration),
             Box::new(m20261204_000008_track_metadata::Migration),
             Box::new(m20261205_000009_create_refresh_token::Migration),
+            Box::new(m20261205_000010_create_friends_and_blocks::Migration),
+            Box::new(m20261205_000011_create_notification::Migration),
         ]
     }
 }

@@ -1,9 +1,12 @@
 //! Who may touch a chat, in one place. Every chat and message operation goes through
 //! `chat_access` / `message_access`. Rule of thumb: a caller who may not even see a chat gets
 //! NOT_FOUND (a private chat's existence is never revealed); one who may see it but not do the
-//! thing gets FORBIDDEN.
+//! thing gets FORBIDDEN. Who may reach a person (a direct chat, a friend request, an invite)
+//! despite a block is decided here too (`reach`): someone blocked learns nothing beyond a
+//! neutral refusal.
 use sea_orm::{
-    EntityTrait, JoinType, QuerySelect, RelationDef,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect,
+    RelationDef,
     sea_query::{Expr, ExprTrait, IntoCondition},
 };
 use uuid::Uuid;
@@ -11,6 +14,7 @@ use uuid::Uuid;
 use super::Viewer;
 use crate::{
     entity::{
+        block,
         chat::{self, ChatKind},
         chat_member::{self, MemberRole},
         message,
@@ -104,7 +108,92 @@ pub async fn chat_access(
         .await?
         .ok_or_else(|| AppError::NotFound("chat not found".into()))?;
     check(viewer, &chat, membership.as_ref(), need)?;
+    if need == Need::Post && chat.kind == ChatKind::Direct {
+        let other = direct_other(&chat, viewer.user_id);
+        reach(&app.db, viewer.user_id, other, Reach::Message).await?;
+    }
     Ok(ChatAccess { chat, membership })
+}
+
+/// The other person of a direct chat (its key is `<smaller id>:<larger id>`).
+fn direct_other(chat: &chat::Model, me: Uuid) -> Option<Uuid> {
+    let (x, y) = chat.direct_key.as_deref()?.split_once(':')?;
+    let (x, y) = (x.parse().ok()?, y.parse().ok()?);
+    Some(if x == me { y } else { x })
+}
+
+/// How one person reaches another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Open a direct chat with them, or write in it.
+    Message,
+    /// Ask them to be friends.
+    FriendRequest,
+}
+
+/// Refuses when either of two people blocked the other: FORBIDDEN, with a neutral reason for
+/// the one who was blocked (the same as for any refusal of that kind) and a plain one for the
+/// one who blocked. `other` None (not a person) is never refused.
+pub async fn reach(
+    db: &impl ConnectionTrait,
+    me: Uuid,
+    other: impl Into<Option<Uuid>>,
+    how: Reach,
+) -> AppResult<()> {
+    let Some(other) = other.into() else {
+        return Ok(());
+    };
+    let blocks = block::Entity::find()
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(block::Column::BlockerId.eq(me))
+                        .add(block::Column::BlockedId.eq(other)),
+                )
+                .add(
+                    Condition::all()
+                        .add(block::Column::BlockerId.eq(other))
+                        .add(block::Column::BlockedId.eq(me)),
+                ),
+        )
+        .all(db)
+        .await?;
+    if blocks.iter().any(|b| b.blocker_id == me) {
+        return Err(AppError::Forbidden(
+            "you blocked this user: unblock them first".into(),
+        ));
+    }
+    if !blocks.is_empty() {
+        return Err(AppError::Forbidden(
+            match how {
+                Reach::Message => "you cannot message this user",
+                Reach::FriendRequest => "you cannot send this user a friend request",
+            }
+            .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Which of `users` blocked `me`: an invitation or an addition from `me` passes them over
+/// without a word.
+pub async fn blocked_me(
+    db: &impl ConnectionTrait,
+    me: Uuid,
+    users: &[Uuid],
+) -> AppResult<Vec<Uuid>> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(block::Entity::find()
+        .filter(block::Column::BlockedId.eq(me))
+        .filter(block::Column::BlockerId.is_in(users.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|b| b.blocker_id)
+        .collect())
 }
 
 /// `chat_access` for what only rooms have (a player, voice): any other chat is refused with

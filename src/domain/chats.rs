@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     Viewer,
-    access::{ChatAccess, Need, chat_access, membership_of},
+    access::{self, ChatAccess, Need, Reach, chat_access, membership_of},
     autocommit, in_transaction, members,
     paging::fetch_page,
     users, validate,
@@ -79,8 +79,10 @@ pub async fn open_direct(
 }
 
 /// The one direct chat of two users, created on first use (safe against concurrent creation).
+/// `a` (who asks) may not reach `b` while either blocked the other.
 #[tracing::instrument(skip_all, fields(user = %a, other = %b))]
 pub async fn direct_chat_between(app: &AppState, a: Uuid, b: Uuid) -> AppResult<chat::Model> {
+    access::reach(&app.db, a, b, Reach::Message).await?;
     let key = if a < b {
         format!("{a}:{b}")
     } else {
@@ -131,7 +133,11 @@ pub async fn create(
         // Bringing people into a new group is inviting them, on the same budget as addMembers.
         app.limits.per_user(Action::Invite, viewer, 1).await?;
     }
-    let members = users::resolve_identifiers(app, "members", &input.members).await?;
+    let mut members = users::resolve_identifiers(app, "members", &input.members).await?;
+    // Whoever blocked the caller is left out, without a word.
+    let ids: Vec<Uuid> = members.iter().map(|u| u.id).collect();
+    let refusing = access::blocked_me(&app.db, viewer.user_id, &ids).await?;
+    members.retain(|u| !refusing.contains(&u.id));
     let now = Utc::now();
     let is_private = kind != ChatKind::Room || input.is_private;
     let mut chat = new_chat(
@@ -148,8 +154,16 @@ pub async fn create(
         Box::pin(async move {
             let chat = chat.insert(txn).await?;
             members::add_member(txn, outbox, chat.id, owner, MemberRole::Owner, now).await?;
-            for user in members.iter().filter(|u| u.id != owner) {
-                members::add_member(txn, outbox, chat.id, user.id, MemberRole::Member, now).await?;
+            let added: Vec<Uuid> = members
+                .iter()
+                .map(|u| u.id)
+                .filter(|&id| id != owner)
+                .collect();
+            for &user in &added {
+                members::add_member(txn, outbox, chat.id, user, MemberRole::Member, now).await?;
+            }
+            if kind == ChatKind::Group {
+                members::added_to_group(txn, outbox, chat.id, added, owner).await?;
             }
             Ok(chat)
         })

@@ -8,15 +8,16 @@ use uuid::Uuid;
 
 use super::{
     Outbox, Viewer,
-    access::{Need, chat_access},
+    access::{self, Need, chat_access},
     autocommit,
     chats::{not_direct, unique_to_conflict},
     in_transaction, users, voice,
 };
 use crate::{
     entity::{
-        chat,
+        chat::{self, ChatKind},
         chat_member::{self, MemberRole},
+        notification::NotificationKind,
     },
     error::{AppError, AppResult},
     events::{Event, Topic},
@@ -41,22 +42,46 @@ pub async fn add_members(
     let users = users::resolve_identifiers(app, "identifiers", identifiers).await?;
     let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
     let existing = already_members(app, chat_id, &ids).await?;
+    // Whoever blocked the caller is passed over, as if already added.
+    let refusing = access::blocked_me(&app.db, viewer.user_id, &ids).await?;
     let new: Vec<Uuid> = ids
         .into_iter()
-        .filter(|id| !existing.contains(id))
+        .filter(|id| !existing.contains(id) && !refusing.contains(id))
         .collect();
     let now = Utc::now();
     let count = new.len() as u64;
+    let group = access.chat.kind == ChatKind::Group;
+    let actor = viewer.user_id;
     in_transaction(app, |txn, outbox| {
         Box::pin(async move {
-            for user in new {
+            for &user in &new {
                 add_member(txn, outbox, chat_id, user, MemberRole::Member, now).await?;
+            }
+            if group {
+                added_to_group(txn, outbox, chat_id, new, actor).await?;
             }
             Ok(())
         })
     })
     .await?;
     Ok(count)
+}
+
+/// Notifies `users` that `actor_id` added them to the group `chat_id`.
+pub(super) async fn added_to_group(
+    db: &impl ConnectionTrait,
+    outbox: &mut Outbox<'_>,
+    chat_id: Uuid,
+    users: Vec<Uuid>,
+    actor_id: Uuid,
+) -> AppResult<()> {
+    let new = super::notifications::New {
+        kind: NotificationKind::AddedToGroup,
+        actor_id,
+        chat_id: Some(chat_id),
+        users,
+    };
+    super::notifications::notify(db, outbox, new).await
 }
 
 /// Which of `users` already belong to the chat.

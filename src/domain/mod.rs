@@ -6,13 +6,16 @@
 //! same for its batches.
 pub mod access;
 pub mod accounts;
+pub mod blocks;
 pub mod chats;
 pub mod files;
+pub mod friends;
 pub mod history;
 pub mod live;
 pub mod members;
 pub mod messages;
 pub mod music;
+pub mod notifications;
 mod outbox;
 pub mod paging;
 pub mod playback;

@@ -11,13 +11,14 @@ use super::{
     Viewer,
     access::{self, ChatAccess, Need, chat_access},
     chats::{self, ChatCursor, ChatPage, NewChat},
-    in_transaction, members, users, validate,
+    in_transaction, members, notifications, users, validate,
 };
 use crate::{
     entity::{
         chat::{self, ChatKind},
         chat_invite,
         chat_member::{self, MemberRole},
+        notification::NotificationKind,
     },
     error::{AppError, AppResult},
     limits::Action,
@@ -91,6 +92,8 @@ pub async fn invite(
     let users = users::resolve_identifiers(app, "identifiers", identifiers).await?;
     let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
     let members = members::already_members(app, room_id, &ids).await?;
+    // Whoever blocked the caller is passed over, as if already invited.
+    let refusing = access::blocked_me(&app.db, viewer.user_id, &ids).await?;
     let invited: Vec<Uuid> = chat_invite::Entity::find()
         .filter(chat_invite::Column::ChatId.eq(room_id))
         .filter(chat_invite::Column::UserId.is_in(ids.clone()))
@@ -99,10 +102,13 @@ pub async fn invite(
         .into_iter()
         .map(|i| i.user_id)
         .collect();
-    let new: Vec<chat_invite::ActiveModel> = ids
+    let invitees: Vec<Uuid> = ids
         .into_iter()
-        .filter(|id| !members.contains(id) && !invited.contains(id))
-        .map(|user_id| chat_invite::ActiveModel {
+        .filter(|id| !members.contains(id) && !invited.contains(id) && !refusing.contains(id))
+        .collect();
+    let new: Vec<chat_invite::ActiveModel> = invitees
+        .iter()
+        .map(|&user_id| chat_invite::ActiveModel {
             chat_id: sea_orm::Set(room_id),
             user_id: sea_orm::Set(user_id),
             invited_by: sea_orm::Set(Some(viewer.user_id)),
@@ -110,9 +116,23 @@ pub async fn invite(
         })
         .collect();
     let count = new.len() as u64;
-    if !new.is_empty() {
-        chat_invite::Entity::insert_many(new).exec(&app.db).await?;
+    if new.is_empty() {
+        return Ok(0);
     }
+    let inviter = viewer.user_id;
+    in_transaction(app, |txn, outbox| {
+        Box::pin(async move {
+            chat_invite::Entity::insert_many(new).exec(txn).await?;
+            let notice = notifications::New {
+                kind: NotificationKind::RoomInvite,
+                actor_id: inviter,
+                chat_id: Some(room_id),
+                users: invitees,
+            };
+            notifications::notify(txn, outbox, notice).await
+        })
+    })
+    .await?;
     Ok(count)
 }
 

@@ -1,11 +1,14 @@
 //! sea-orm entities, one file per table; the only place that knows table and column names.
 //! The small enums stored as text also derive `async_graphql::Enum`, so the API and the database
 //! share one list of values.
+pub mod block;
 pub mod chat;
 pub mod chat_invite;
 pub mod chat_member;
 pub mod file;
+pub mod friendship;
 pub mod message;
+pub mod notification;
 pub mod reaction;
 pub mod refresh_token;
 pub mod room_playback;

@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::entity::{chat_member::MemberRole, message, room_playback, voice_participant};
+use crate::entity::{
+    chat_member::MemberRole, message, notification, room_playback, voice_participant,
+};
 
 pub use hub::Hub;
 pub use redis_link::{LinkStats, RedisLink};
@@ -143,6 +145,25 @@ pub enum Event {
         to: Uuid,
         kind: SignalKind,
         payload: String,
+    },
+    /// `from` asked `to` to be friends (on `Topic::User(to)`).
+    FriendRequestReceived {
+        from: Uuid,
+        to: Uuid,
+    },
+    /// `by` accepted the request `to` had sent them (on `Topic::User(to)`).
+    FriendRequestAccepted {
+        by: Uuid,
+        to: Uuid,
+    },
+    /// `by` ended their friendship with `to` (on `Topic::User(to)`).
+    FriendRemoved {
+        by: Uuid,
+        to: Uuid,
+    },
+    /// A notification was stored for its user (on `Topic::User(user)`).
+    NotificationCreated {
+        notification: notification::Model,
     },
     /// Local only, never published: the link to Redis was lost and is back, so events of this
     /// topic from other instances may have been lost meanwhile. Delivered to every topic with

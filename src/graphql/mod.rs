@@ -13,7 +13,9 @@ mod live;
 pub mod loaders;
 mod messages;
 mod metrics;
+mod notifications;
 pub mod partial;
+mod people;
 mod playback;
 mod system;
 pub mod types;
@@ -33,6 +35,8 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 pub struct QueryRoot(
     accounts::AccountQuery,
     users::UserQuery,
+    people::PeopleQuery,
+    notifications::NotificationQuery,
     chats::ChatQuery,
     messages::MessageQuery,
     live::LiveQuery,
@@ -46,6 +50,8 @@ pub struct QueryRoot(
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(
     accounts::AccountMutation,
+    people::PeopleMutation,
+    notifications::NotificationMutation,
     chats::ChatMutation,
     messages::MessageMutation,
     live::LiveMutation,

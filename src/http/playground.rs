@@ -103,6 +103,14 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "21-refresh-token.graphql",
         include_str!("../../playground/21-refresh-token.graphql"),
     ),
+    (
+        "22-people.graphql",
+        include_str!("../../playground/22-people.graphql"),
+    ),
+    (
+        "23-notifications.graphql",
+        include_str!("../../playground/23-notifications.graphql"),
+    ),
 ];
 
 const TEMPLATE: &str = include_str!("../../playground/index.html");

@@ -44,6 +44,11 @@ pub const CHAT_EVENTS: &str = concat!(
     " }"
 );
 pub const MY_EVENTS: &str = concat!("subscription { myEvents ", event_selection!(), " }");
+/// `myEvents` with what concerns people (friend requests and friendships).
+pub const MY_EVENTS_PEOPLE: &str = "subscription { myEvents { __typename
+    ... on FriendRequestReceived { user { id username } }
+    ... on FriendRequestAccepted { user { id username } }
+    ... on FriendRemoved { userId } } }";
 pub const PRESENCE: &str =
     "subscription($ids: [ID!]!) { presence(userIds: $ids) { userId isOnline lastSeen } }";
 
@@ -589,17 +594,24 @@ async fn my_events_follow_chats_i_am_added_to_and_stop_when_i_am_removed() {
             "{}",
             socket.protocol
         );
-        let created = socket.event("me").await;
-        assert_eq!(created["__typename"], "MessageCreated", "{created}");
+        // Being added also notified them (`NotificationCreated`, on their own topic).
+        let created = socket
+            .event_of_type("me", "MessageCreated", &["NotificationCreated"])
+            .await;
         assert_eq!(created["message"]["chatId"], group, "{created}");
         assert_eq!(created["message"]["content"], "welcome", "{created}");
     }
 
     for (socket, user) in sockets.iter_mut().zip(users) {
         remove_member(&app, &ana.token, &group, &user.id).await;
-        // MemberLeft (of ben, and the chat's own about me) may come first; nothing else may.
+        // MemberLeft (of ben, and the chat's own about me) may come first, and the notification
+        // of being added when it came after the message; nothing else may.
         let removed = socket
-            .event_of_type("me", "RemovedFromChat", &["MemberLeft"])
+            .event_of_type(
+                "me",
+                "RemovedFromChat",
+                &["MemberLeft", "NotificationCreated"],
+            )
             .await;
         assert_eq!(removed["chatId"], group, "{removed}");
     }

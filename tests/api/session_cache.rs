@@ -50,7 +50,10 @@ async fn a_socket_and_its_subscription_ask_the_cache_not_the_database_for_their_
     let current = socket.event_within("1", Duration::from_secs(5)).await;
     assert_eq!(current["userId"], ana.id.as_str(), "{current}");
     let spent = crate::n_plus_one::quiet_count(&app).await - before;
-    assert_eq!(spent, 1, "statements for a socket and its presence subscription");
+    assert_eq!(
+        spent, 1,
+        "statements for a socket and its presence subscription"
+    );
     socket.close().await;
 }
 

@@ -13,7 +13,10 @@ use crate::{
     entity::chat_member::MemberRole,
     error::AppError,
     events::{Delivered, Event, PlaybackReason},
-    graphql::loaders::{QueueOf, Source, UserId},
+    graphql::{
+        loaders::{QueueOf, Source, UserId},
+        notifications::Notification,
+    },
 };
 
 /// Something that happened in a chat, or to me.
@@ -36,6 +39,10 @@ pub enum ChatEvent {
     VoiceJoined(VoiceJoined),
     VoiceLeft(VoiceLeft),
     VoiceStateChanged(VoiceStateChanged),
+    FriendRequestReceived(FriendRequestReceived),
+    FriendRequestAccepted(FriendRequestAccepted),
+    FriendRemoved(FriendRemoved),
+    NotificationCreated(NotificationCreated),
 }
 
 impl ChatEvent {
@@ -129,6 +136,26 @@ impl ChatEvent {
             Event::VoiceStateChanged { participant } => {
                 Self::VoiceStateChanged(VoiceStateChanged {
                     participant: VoiceParticipant(participant, source),
+                })
+            }
+            Event::FriendRequestReceived { from, .. } => {
+                Self::FriendRequestReceived(FriendRequestReceived {
+                    user_id: from,
+                    source,
+                })
+            }
+            Event::FriendRequestAccepted { by, .. } => {
+                Self::FriendRequestAccepted(FriendRequestAccepted {
+                    user_id: by,
+                    source,
+                })
+            }
+            Event::FriendRemoved { by, .. } => Self::FriendRemoved(FriendRemoved {
+                user_id: ID(by.to_string()),
+            }),
+            Event::NotificationCreated { notification } => {
+                Self::NotificationCreated(NotificationCreated {
+                    notification: Notification(notification, source),
                 })
             }
             Event::PresenceChanged { .. }
@@ -354,6 +381,50 @@ impl AddedToChat {
     async fn chat(&self, ctx: &Context<'_>) -> async_graphql::Result<Chat> {
         load_chat(ctx, self.chat_id).await
     }
+}
+
+/// Someone asked me to be friends.
+pub struct FriendRequestReceived {
+    user_id: Uuid,
+    source: Source,
+}
+
+/// Someone asked me to be friends: add them to the incoming requests.
+#[Object]
+impl FriendRequestReceived {
+    /// Who asked.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        load_user(ctx, &self.source, self.user_id).await
+    }
+}
+
+/// Someone accepted my friend request.
+pub struct FriendRequestAccepted {
+    user_id: Uuid,
+    source: Source,
+}
+
+/// Someone accepted my friend request: they are my friend now.
+#[Object]
+impl FriendRequestAccepted {
+    /// My new friend.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        load_user(ctx, &self.source, self.user_id).await
+    }
+}
+
+/// A friend removed me from their friends: drop them from my friends.
+#[derive(SimpleObject)]
+pub struct FriendRemoved {
+    /// The former friend.
+    pub user_id: ID,
+}
+
+/// A notification was stored for me: add it to the list and count it unread.
+#[derive(SimpleObject)]
+pub struct NotificationCreated {
+    /// The notification.
+    pub notification: Notification,
 }
 
 /// I am no longer in a chat (left or removed): drop it from the chat list.
