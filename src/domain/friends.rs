@@ -26,15 +26,11 @@ use crate::{
     state::AppState,
 };
 
-/// Where the caller stands with someone.
+/// Where the caller stands with someone after asking or accepting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, async_graphql::Enum)]
 pub enum FriendStatus {
-    /// No request either way, not friends.
-    None,
     /// The caller asked; the other has not answered.
     RequestSent,
-    /// The other asked; the caller has not answered.
-    RequestReceived,
     /// Friends.
     Friends,
 }
@@ -175,7 +171,7 @@ fn no_request() -> AppError {
 /// Declines the request `from` sent (they are not told); NOT_FOUND when there is none.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id, from = %from))]
 pub async fn decline(app: &AppState, viewer: &Viewer, from: Uuid) -> AppResult<()> {
-    if !delete(app, viewer.user_id, from, Some(from)).await? {
+    if !delete(app, viewer.user_id, from, from).await? {
         return Err(no_request());
     }
     Ok(())
@@ -184,7 +180,7 @@ pub async fn decline(app: &AppState, viewer: &Viewer, from: Uuid) -> AppResult<(
 /// Takes back the request the caller sent `to`; NOT_FOUND when there is none.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id, to = %to))]
 pub async fn cancel(app: &AppState, viewer: &Viewer, to: Uuid) -> AppResult<()> {
-    if !delete(app, viewer.user_id, to, Some(viewer.user_id)).await? {
+    if !delete(app, viewer.user_id, to, viewer.user_id).await? {
         return Err(AppError::NotFound("no friend request to this user".into()));
     }
     Ok(())
@@ -217,16 +213,16 @@ pub async fn remove(app: &AppState, viewer: &Viewer, friend: Uuid) -> AppResult<
 }
 
 /// Deletes the pending request between `me` and `other` sent by `sender`; whether there was one.
-async fn delete(app: &AppState, me: Uuid, other: Uuid, sender: Option<Uuid>) -> AppResult<bool> {
+async fn delete(app: &AppState, me: Uuid, other: Uuid, sender: Uuid) -> AppResult<bool> {
     let (user_a, user_b) = pair(me, other);
-    let mut delete = friendship::Entity::delete_many()
+    let deleted = friendship::Entity::delete_many()
         .filter(friendship::Column::UserA.eq(user_a))
         .filter(friendship::Column::UserB.eq(user_b))
-        .filter(friendship::Column::AcceptedAt.is_null());
-    if let Some(sender) = sender {
-        delete = delete.filter(friendship::Column::RequestedBy.eq(sender));
-    }
-    Ok(delete.exec(&app.db).await?.rows_affected == 1)
+        .filter(friendship::Column::AcceptedAt.is_null())
+        .filter(friendship::Column::RequestedBy.eq(sender))
+        .exec(&app.db)
+        .await?;
+    Ok(deleted.rows_affected == 1)
 }
 
 /// The caller's rows: friendships (`accepted`) or pending requests.

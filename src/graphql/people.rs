@@ -73,7 +73,8 @@ pub struct PeopleMutation;
 #[Object]
 impl PeopleMutation {
     /// Asks a user (username, email or id) to be friends; when they already asked me, this
-    /// accepts their request. Asking again changes nothing. Returns where I stand with them.
+    /// accepts their request. Asking again changes nothing. Returns where I stand with them:
+    /// `REQUEST_SENT`, or `FRIENDS`.
     async fn send_friend_request(
         &self,
         ctx: &Context<'_>,
