@@ -1,6 +1,7 @@
 //! Blocking: someone blocked can no longer open or write to a direct chat with the blocker,
 //! send them friend requests, or bring them into a group or room (`access::reach`,
-//! `access::blocked_me`). A block also ends any friendship or request between the two. The
+//! `access::blocked_me`). A block also ends any friendship or request between the two, and
+//! withdraws the blocked person's invitations to rooms. The
 //! blocked person is never told; they meet neutral refusals only.
 use chrono::Utc;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::OnConflict};
@@ -8,7 +9,7 @@ use uuid::Uuid;
 
 use super::{Viewer, friends, in_transaction, users};
 use crate::{
-    entity::{block, user},
+    entity::{block, chat_invite, user},
     error::{AppError, AppResult},
     events::{Event, Topic},
     state::AppState,
@@ -36,6 +37,12 @@ pub async fn block(app: &AppState, viewer: &Viewer, other: Uuid) -> AppResult<()
             )
             .exec_without_returning(txn)
             .await?;
+            // Their invitations to the blocker's rooms are withdrawn.
+            chat_invite::Entity::delete_many()
+                .filter(chat_invite::Column::UserId.eq(me))
+                .filter(chat_invite::Column::InvitedBy.eq(other))
+                .exec(txn)
+                .await?;
             if friends::sever(txn, me, other).await? {
                 // As when a friend removes them: nothing says why.
                 outbox.record(

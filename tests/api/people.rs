@@ -233,6 +233,8 @@ async fn a_block_closes_every_way_to_reach_the_blocker_with_a_neutral_refusal() 
     let ben = app.register("ben").await;
     let direct = open_direct(&app, &ben.token, "ana").await;
     send(&app, &ben.token, &direct, "before").await;
+    let earlier = create_room(&app, &ben.token, "attic", true).await;
+    crate::fixtures::invite(&app, &ben.token, &earlier, &["ana"]).await;
     asked(&app, &ben.token, "ana").await;
     act(&app, &ana.token, "acceptFriendRequest", &ben.id).await;
 
@@ -240,7 +242,15 @@ async fn a_block_closes_every_way_to_reach_the_blocker_with_a_neutral_refusal() 
     assert_eq!(answer["data"]["blockUser"], true, "{answer}");
     assert_eq!(names(&app, &ana.token, "blockedUsers").await, ["ben"]);
     assert!(names(&app, &ben.token, "blockedUsers").await.is_empty());
-    // The block ended the friendship.
+    // The block ended the friendship, and withdrew ben's earlier invitation.
+    let withdrawn = app
+        .gql(
+            Some(&ana.token),
+            "mutation($id: ID!) { joinRoom(roomId: $id) { id } }",
+            json!({ "id": earlier }),
+        )
+        .await;
+    assert_eq!(error_code(&withdrawn), "NOT_FOUND", "{withdrawn}");
     assert!(names(&app, &ana.token, "friends").await.is_empty());
     assert!(names(&app, &ben.token, "friends").await.is_empty());
 
