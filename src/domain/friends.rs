@@ -111,8 +111,7 @@ async fn accept_row(
             friendship::Column::AcceptedAt,
             sea_orm::sea_query::Expr::value(now),
         )
-        .filter(friendship::Column::UserA.eq(user_a))
-        .filter(friendship::Column::UserB.eq(user_b))
+        .filter(the_pair(user_a, user_b))
         .filter(friendship::Column::RequestedBy.eq(from))
         .filter(friendship::Column::AcceptedAt.is_null())
         .exec(db)
@@ -194,8 +193,7 @@ pub async fn remove(app: &AppState, viewer: &Viewer, friend: Uuid) -> AppResult<
     autocommit(app, |db, outbox| {
         Box::pin(async move {
             let removed = friendship::Entity::delete_many()
-                .filter(friendship::Column::UserA.eq(user_a))
-                .filter(friendship::Column::UserB.eq(user_b))
+                .filter(the_pair(user_a, user_b))
                 .filter(friendship::Column::AcceptedAt.is_not_null())
                 .exec(db)
                 .await?;
@@ -216,13 +214,19 @@ pub async fn remove(app: &AppState, viewer: &Viewer, friend: Uuid) -> AppResult<
 async fn delete(app: &AppState, me: Uuid, other: Uuid, sender: Uuid) -> AppResult<bool> {
     let (user_a, user_b) = pair(me, other);
     let deleted = friendship::Entity::delete_many()
-        .filter(friendship::Column::UserA.eq(user_a))
-        .filter(friendship::Column::UserB.eq(user_b))
+        .filter(the_pair(user_a, user_b))
         .filter(friendship::Column::AcceptedAt.is_null())
         .filter(friendship::Column::RequestedBy.eq(sender))
         .exec(&app.db)
         .await?;
     Ok(deleted.rows_affected == 1)
+}
+
+/// The row of the pair (`user_a`, `user_b`), as `pair` orders them.
+fn the_pair(user_a: Uuid, user_b: Uuid) -> Condition {
+    Condition::all()
+        .add(friendship::Column::UserA.eq(user_a))
+        .add(friendship::Column::UserB.eq(user_b))
 }
 
 /// The caller's rows: friendships (`accepted`) or pending requests.
