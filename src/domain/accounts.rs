@@ -77,6 +77,7 @@ pub async fn register(
         last_seen_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        presence_visibility: Set(user::PresenceVisibility::Everyone),
     }
     .insert(&app.db)
     .await;

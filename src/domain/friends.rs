@@ -158,6 +158,7 @@ async fn notify(
         kind,
         actor_id,
         chat_id: None,
+        message_id: None,
         users: vec![user_id],
     };
     notifications::notify(db, outbox, new).await
@@ -245,6 +246,28 @@ pub async fn friends(app: &AppState, viewer: &Viewer) -> AppResult<Vec<user::Mod
         .all(&app.db)
         .await?;
     people(app, rows.iter().map(|r| r.other(me)).collect()).await
+}
+
+/// Which of `others` are friends of `me`, in one statement.
+pub async fn among(
+    db: &impl sea_orm::ConnectionTrait,
+    me: Uuid,
+    others: &[Uuid],
+) -> AppResult<Vec<Uuid>> {
+    if others.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = friendship::Entity::find()
+        .filter(mine(me))
+        .filter(
+            Condition::any()
+                .add(friendship::Column::UserA.is_in(others.iter().copied()))
+                .add(friendship::Column::UserB.is_in(others.iter().copied())),
+        )
+        .filter(friendship::Column::AcceptedAt.is_not_null())
+        .all(db)
+        .await?;
+    Ok(rows.iter().map(|r| r.other(me)).collect())
 }
 
 /// A pending request, with the other person.

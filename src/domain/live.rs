@@ -31,6 +31,7 @@ use super::{
     voice::signals::{self, Signal},
 };
 use crate::{
+    entity::user::PresenceVisibility,
     error::AppResult,
     events::{Bus, Delivered, Event, Topic},
     state::AppState,
@@ -65,6 +66,8 @@ pub struct PresenceChange {
     pub online: bool,
     /// When their last connection closed.
     pub last_seen: Option<DateTime<Utc>>,
+    /// Their new setting, when they changed who may see their presence.
+    pub visibility: Option<PresenceVisibility>,
 }
 
 // A subscription keeps the future that set it up as part of its stream (async-graphql flattens
@@ -147,12 +150,14 @@ impl<'a> Subscriber<'a> {
                     user_id,
                     online,
                     last_seen,
+                    visibility,
                 } => Some((
                     delivered.clone(),
                     PresenceChange {
                         user_id,
                         online,
                         last_seen,
+                        visibility,
                     },
                 )),
                 _ => None,

@@ -79,6 +79,7 @@ pub(super) async fn added_to_group(
         kind: NotificationKind::AddedToGroup,
         actor_id,
         chat_id: Some(chat_id),
+        message_id: None,
         users,
     };
     super::notifications::notify(db, outbox, new).await
@@ -244,6 +245,8 @@ pub(super) async fn add_member<C: ConnectionTrait>(
         last_read_seq: Set(last_seq),
         last_delivered_seq: Set(last_seq),
         joined_at: Set(now),
+        notify_level: Set(chat_member::NotifyLevel::All),
+        notifications_muted_until: Set(None),
     }
     .insert(db)
     .await

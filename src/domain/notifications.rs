@@ -1,5 +1,5 @@
 //! Notifications, stored per user: a friend request and its acceptance, being added to a group,
-//! a room invite. Each is written in the same transaction as what caused it and announced on
+//! a room invite, a mention, a reply. Each is written in the same transaction as what caused it and announced on
 //! the user's topic (`NotificationCreated` in `myEvents`) once that commits. Nobody is notified
 //! of their own doing, nor of anything done by someone they blocked.
 use chrono::Utc;
@@ -28,26 +28,37 @@ pub struct New {
     /// Who caused them.
     pub actor_id: Uuid,
     pub chat_id: Option<Uuid>,
+    /// The message they are about (mentions and replies).
+    pub message_id: Option<Uuid>,
     /// Who they are for.
     pub users: Vec<Uuid>,
 }
 
-/// Stores `new` in the caller's write (one statement for all of its users), each announced to
-/// its user once that commits. The actor is never notified, nor anyone who blocked them.
+/// Stores `new` in the caller's write, each announced to its user once that commits. The actor
+/// is never notified, nor anyone who blocked them.
 pub(super) async fn notify(
+    db: &impl ConnectionTrait,
+    outbox: &mut Outbox<'_>,
+    mut new: New,
+) -> AppResult<()> {
+    new.users.retain(|&user| user != new.actor_id);
+    let refusing = access::blocked_me(db, new.actor_id, &new.users).await?;
+    new.users.retain(|user| !refusing.contains(user));
+    store(db, outbox, new).await
+}
+
+/// Rows per INSERT: 8 values each, far below SQLite's 32,766 bound values.
+const INSERT_ROWS: usize = 1_000;
+
+/// `notify` for users already known not to have blocked the actor (nor to be the actor).
+pub(super) async fn store(
     db: &impl ConnectionTrait,
     outbox: &mut Outbox<'_>,
     new: New,
 ) -> AppResult<()> {
-    let mut users = new.users;
-    users.retain(|&user| user != new.actor_id);
-    let refusing = access::blocked_me(db, new.actor_id, &users).await?;
-    users.retain(|user| !refusing.contains(user));
-    if users.is_empty() {
-        return Ok(());
-    }
     let now = Utc::now();
-    let stored: Vec<notification::Model> = users
+    let stored: Vec<notification::Model> = new
+        .users
         .into_iter()
         .map(|user_id| notification::Model {
             id: Uuid::now_v7(),
@@ -55,13 +66,18 @@ pub(super) async fn notify(
             kind: new.kind,
             actor_id: Some(new.actor_id),
             chat_id: new.chat_id,
+            message_id: new.message_id,
             created_at: now,
             read_at: None,
         })
         .collect();
-    notification::Entity::insert_many(stored.iter().cloned().map(notification::ActiveModel::from))
+    for rows in stored.chunks(INSERT_ROWS) {
+        notification::Entity::insert_many(
+            rows.iter().cloned().map(notification::ActiveModel::from),
+        )
         .exec_without_returning(db)
         .await?;
+    }
     for notification in stored {
         outbox.record(
             Topic::User(notification.user_id),

@@ -1,7 +1,8 @@
 //! Presence rules: a user with at least one live WebSocket is online. The counting and the shared
 //! view in Redis are transport state (`events::presence::Registry`); this module decides when
 //! someone comes online or goes offline, announces it, and stores `lastSeen` on the last
-//! disconnect. Going offline everywhere also starts the grace period of voice seats.
+//! disconnect. Going offline everywhere also starts the grace period of voice seats. Who may see
+//! it is `privacy`'s to decide.
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use uuid::Uuid;
@@ -32,6 +33,7 @@ pub async fn connect(app: &AppState, user: Uuid) {
             user_id: user,
             online: true,
             last_seen: None,
+            visibility: None,
         };
         app.bus.publish(Topic::Presence(user), event).await;
     }
@@ -70,6 +72,7 @@ async fn gone(app: &AppState, user: Uuid, now: DateTime<Utc>) {
         user_id: user,
         online: false,
         last_seen: Some(now),
+        visibility: None,
     };
     app.bus.publish(Topic::Presence(user), event).await;
 }
@@ -139,6 +142,18 @@ pub async fn online_members(
         .into_iter()
         .map(|m| m.user_id)
         .collect();
-    let online = app.presence.online(&members).await;
-    Ok(members.into_iter().filter(|m| online.contains(m)).collect())
+    let online: Vec<Uuid> = app.presence.online(&members).await.into_iter().collect();
+    if online.is_empty() {
+        return Ok(online);
+    }
+    // Only those whose presence the caller may see.
+    let users = user::Entity::find()
+        .filter(user::Column::Id.is_in(online))
+        .all(&app.db)
+        .await?;
+    let visible = super::privacy::visible(&app.db, viewer.user_id, &users).await?;
+    Ok(members
+        .into_iter()
+        .filter(|m| visible.contains(m))
+        .collect())
 }

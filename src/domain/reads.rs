@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QuerySelect,
-    sea_query::Expr,
+    ColumnTrait, Condition, EntityTrait, FromQueryResult, JoinType, PaginatorTrait, QueryFilter,
+    QuerySelect,
+    sea_query::{Expr, ExprTrait, IntoCondition},
 };
 use uuid::Uuid;
 
@@ -14,7 +15,7 @@ use super::{
     autocommit,
 };
 use crate::{
-    entity::{chat_member, message},
+    entity::{chat_member, message, message_mention},
     error::AppResult,
     events::{Event, Topic},
     state::AppState,
@@ -121,15 +122,24 @@ pub async fn mark_delivered(
 struct ChatCount {
     chat_id: Uuid,
     n: i64,
+    mentions: i64,
+}
+
+/// A member's unread messages in a chat, and how many of them mention the member.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnreadCounts {
+    pub messages: u64,
+    pub mentions: u64,
 }
 
 /// Unread messages per chat for one user, given each chat's read marker: messages from others,
-/// not deleted, after the marker. One grouped query for any number of chats.
+/// not deleted, after the marker, and how many of those mention the user. One grouped query for
+/// any number of chats.
 pub async fn unread_counts(
     app: &AppState,
     user_id: Uuid,
     markers: &[(Uuid, i64)],
-) -> AppResult<HashMap<Uuid, u64>> {
+) -> AppResult<HashMap<Uuid, UnreadCounts>> {
     if markers.is_empty() {
         return Ok(HashMap::new());
     }
@@ -141,10 +151,23 @@ pub async fn unread_counts(
                 .add(message::Column::Seq.gt(*seq)),
         );
     }
+    let mention_of_me = message::Entity::belongs_to(message_mention::Entity)
+        .from(message::Column::Id)
+        .to(message_mention::Column::MessageId)
+        .on_condition(move |_message, mention| {
+            Expr::col((mention, message_mention::Column::UserId))
+                .eq(user_id)
+                .into_condition()
+        });
     let rows = from_others(user_id)
         .select_only()
         .column(message::Column::ChatId)
         .column_as(message::Column::Id.count(), "n")
+        .column_as(
+            Expr::col((message_mention::Entity, message_mention::Column::MessageId)).count(),
+            "mentions",
+        )
+        .join(JoinType::LeftJoin, mention_of_me.into())
         .filter(after_marker)
         .group_by(message::Column::ChatId)
         .into_model::<ChatCount>()
@@ -152,7 +175,13 @@ pub async fn unread_counts(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|r| (r.chat_id, r.n.max(0) as u64))
+        .map(|r| {
+            let counts = UnreadCounts {
+                messages: u64::try_from(r.n).unwrap_or(0),
+                mentions: u64::try_from(r.mentions).unwrap_or(0),
+            };
+            (r.chat_id, counts)
+        })
         .collect())
 }
 

@@ -127,6 +127,7 @@ pub async fn invite(
                 kind: NotificationKind::RoomInvite,
                 actor_id: inviter,
                 chat_id: Some(room_id),
+                message_id: None,
                 users: invitees,
             };
             notifications::notify(txn, outbox, notice).await

@@ -8,6 +8,7 @@ pub mod chat_member;
 pub mod file;
 pub mod friendship;
 pub mod message;
+pub mod message_mention;
 pub mod notification;
 pub mod reaction;
 pub mod refresh_token;

@@ -29,6 +29,12 @@ pub enum NotificationKind {
     /// `actor` invited me to the private room `chat`.
     #[sea_orm(string_value = "ROOM_INVITE")]
     RoomInvite,
+    /// `actor` mentioned me in `message` of `chat`.
+    #[sea_orm(string_value = "MENTION")]
+    Mention,
+    /// `actor` replied to my message with `message` in `chat`.
+    #[sea_orm(string_value = "REPLY")]
+    Reply,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
@@ -43,6 +49,8 @@ pub struct Model {
     /// Who caused it.
     pub actor_id: Option<Uuid>,
     pub chat_id: Option<Uuid>,
+    /// The message it is about (mentions and replies).
+    pub message_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub read_at: Option<DateTimeUtc>,
 }

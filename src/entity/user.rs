@@ -2,6 +2,35 @@
 //! `email` is stored lower-cased so comparisons are case-insensitive everywhere.
 use sea_orm::entity::prelude::*;
 
+/// Who may see a user's online state and last seen.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    EnumIter,
+    DeriveActiveEnum,
+    async_graphql::Enum,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(10))")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PresenceVisibility {
+    /// Anyone signed in.
+    #[default]
+    #[sea_orm(string_value = "EVERYONE")]
+    Everyone,
+    /// My friends.
+    #[sea_orm(string_value = "FRIENDS")]
+    Friends,
+    /// Nobody but me.
+    #[sea_orm(string_value = "NOBODY")]
+    Nobody,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
@@ -20,6 +49,7 @@ pub struct Model {
     pub last_seen_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub presence_visibility: PresenceVisibility,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

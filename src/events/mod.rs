@@ -24,7 +24,8 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::entity::{
-    chat_member::MemberRole, message, notification, room_playback, voice_participant,
+    chat_member::MemberRole, message, notification, room_playback, user::PresenceVisibility,
+    voice_participant,
 };
 
 pub use hub::Hub;
@@ -117,6 +118,9 @@ pub enum Event {
         user_id: Uuid,
         online: bool,
         last_seen: Option<DateTime<Utc>>,
+        /// Set when the user changed who may see their presence (None: unchanged).
+        #[serde(default)]
+        visibility: Option<PresenceVisibility>,
     },
     /// A room's player or queue changed; `playback` is the state as committed.
     PlaybackChanged {

@@ -211,7 +211,9 @@ impl Shape {
 /// viewer-dependent on any type (`title`, `isMuted`) is left out everywhere: wrong sharing is
 /// impossible, a missed share only costs time. A field whose value comes to depend on the viewer
 /// (presence privacy or blocking could do that to `isOnline`, `lastSeen` or `sender`) must leave
-/// this list in the same change.
+/// this list in the same change: `isOnline` and `lastSeen` did (presence privacy), and are shared
+/// only directly under the `presence` subscription, whose feed is filtered per watcher before it
+/// is rendered ([`UNDER_PRESENCE`]).
 const SAME_FOR_EVERYONE: &[&str] = &[
     "__typename",
     "id",
@@ -249,8 +251,6 @@ const SAME_FOR_EVERYONE: &[&str] = &[
     "avatarUrl",
     "bio",
     "isStaff",
-    "lastSeen",
-    "isOnline",
     "role",
     "joinedAt",
     "isTyping",
@@ -272,6 +272,10 @@ const SAME_FOR_EVERYONE: &[&str] = &[
     "mutedByAdmin",
 ];
 
+/// Fields of a `presence` update that are the same for every watcher the update reaches: each
+/// watcher's feed passes a change only when they may see it (`domain::privacy::Watch`).
+const UNDER_PRESENCE: &[&str] = &["userId", "isOnline", "lastSeen", "__typename"];
+
 /// Whether the operation `operation` of a subscription document (the only one when `None`)
 /// selects anything outside [`SAME_FOR_EVERYONE`], its fragments included. A document that does
 /// not parse, or names no such operation, counts as per viewer (it never gets this far).
@@ -292,7 +296,18 @@ fn per_viewer(query: &str, operation: Option<&str>) -> bool {
         document: &document,
         visited: Vec::new(),
     };
-    !walk.shared(&selected.node.selection_set.node, true)
+    !walk.shared(&selected.node.selection_set.node, Level::Root)
+}
+
+/// Where in the operation a selection set is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// The subscription's root field.
+    Root,
+    /// Directly under the `presence` root field.
+    Presence,
+    /// Anywhere else.
+    Inner,
 }
 
 /// A walk through one operation's selections, into each fragment once.
@@ -302,15 +317,21 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    fn shared(&mut self, set: &'a SelectionSet, root: bool) -> bool {
+    fn shared(&mut self, set: &'a SelectionSet, level: Level) -> bool {
         set.items.iter().all(|selection| match &selection.node {
-            // The root field (`chatEvents`, …) is the subscription itself.
             Selection::Field(field) => {
-                (root || SAME_FOR_EVERYONE.contains(&field.node.name.node.as_str()))
-                    && self.shared(&field.node.selection_set.node, false)
+                let name = field.node.name.node.as_str();
+                let (allowed, below) = match level {
+                    // The root field (`chatEvents`, …) is the subscription itself.
+                    Level::Root if name == "presence" => (true, Level::Presence),
+                    Level::Root => (true, Level::Inner),
+                    Level::Presence => (UNDER_PRESENCE.contains(&name), Level::Inner),
+                    Level::Inner => (SAME_FOR_EVERYONE.contains(&name), Level::Inner),
+                };
+                allowed && self.shared(&field.node.selection_set.node, below)
             }
             Selection::InlineFragment(fragment) => {
-                self.shared(&fragment.node.selection_set.node, root)
+                self.shared(&fragment.node.selection_set.node, level)
             }
             Selection::FragmentSpread(spread) => {
                 let name = spread.node.fragment_name.node.as_str();
@@ -319,7 +340,7 @@ impl<'a> Walk<'a> {
                 }
                 self.visited.push(name);
                 match self.document.fragments.get(&spread.node.fragment_name.node) {
-                    Some(fragment) => self.shared(&fragment.node.selection_set.node, root),
+                    Some(fragment) => self.shared(&fragment.node.selection_set.node, level),
                     None => false,
                 }
             }
@@ -346,6 +367,15 @@ mod tests {
             "a chat's title names the other person in a direct chat"
         );
         assert!(per_viewer("subscription {", None), "unparsed: never shared");
+        // Presence privacy: a user's online state depends on who asks, except in the presence
+        // feed itself, which is filtered per watcher before it is rendered.
+        let presence =
+            "subscription($u: [ID!]!) { presence(userIds: $u) { userId isOnline lastSeen } }";
+        assert!(!per_viewer(presence, None));
+        let sender_online = "subscription($c: ID!) { chatEvents(chatId: $c) { ... on MessageCreated { message { sender { isOnline } } } } }";
+        assert!(per_viewer(sender_online, None));
+        let last_seen = "subscription { myEvents { ... on MemberJoined { user { lastSeen } } } }";
+        assert!(per_viewer(last_seen, None));
         // Only the operation run counts, with the fragments it spreads.
         let two = "subscription A { myEvents { ...F } } subscription B { myEvents { ... on ChatUpdated { chat { myRole } } } } fragment F on MessageCreated { message { id } }";
         assert!(!per_viewer(two, Some("A")));

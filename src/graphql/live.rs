@@ -16,7 +16,7 @@ use super::{
 use crate::{
     domain::{
         live::{Feed, PresenceChange, Subscriber},
-        presence, typing,
+        presence, privacy, typing,
     },
     error::AppError,
     metrics::Metrics,
@@ -95,23 +95,33 @@ impl LiveSubscription {
             .loader()
             .load_many(ids.iter().map(|id| UserId(*id)))
             .await?;
-        let online = ctx.app().presence.online(&ids).await;
-        let current: Vec<PresenceUpdate> = ids
+        let users: Vec<_> = ids
             .iter()
-            .filter_map(|id| users.get(&UserId(*id)))
-            .map(|u| PresenceUpdate {
-                user_id: ID(u.id.to_string()),
-                is_online: online.contains(&u.id),
-                last_seen: u.last_seen_at,
+            .filter_map(|id| users.get(&UserId(*id)).cloned())
+            .collect();
+        let watch = privacy::Watch::of(&ctx.app().db, viewer.user_id, &users).await?;
+        let online = ctx.app().presence.online(&ids).await;
+        let current: Vec<PresenceUpdate> = users
+            .iter()
+            .map(|u| {
+                if !watch.sees(u.id) {
+                    return PresenceUpdate::from(privacy::hidden(u.id));
+                }
+                PresenceUpdate {
+                    user_id: ID(u.id.to_string()),
+                    is_online: online.contains(&u.id),
+                    last_seen: u.last_seen_at,
+                }
             })
             .collect();
+        let changes = watch.filter(changes);
         if let Some(handoff) = Handoff::asked(ctx) {
             let current = current
                 .into_iter()
                 .map(|update| LiveItem::Presence { update, from: None });
             let changes = changes.map(|(from, change)| LiveItem::Presence {
                 update: PresenceUpdate::from(change),
-                from: Some(from),
+                from,
             });
             handoff.give(stream::iter(current).chain(changes).boxed());
             return Ok(stream::empty().boxed());

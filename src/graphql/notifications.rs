@@ -1,4 +1,5 @@
-//! Notifications: the list, the unread count, marking read, and the type events carry.
+//! Notifications: the list, the unread count, marking read, the type events carry, and each
+//! member's notification settings for a chat (mute, level).
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object};
@@ -6,12 +7,15 @@ use chrono::{DateTime, Utc};
 
 use super::{
     context::ContextExt,
-    loaders::{Source, UserId},
-    types::{Chat, Page, User, chat::load_chat, cursor, parse_id},
+    loaders::{ChatId, Membership, MessageId, Source, UserId},
+    types::{Chat, Message, Page, User, chat::load_chat, cursor, parse_id},
 };
 use crate::{
-    domain::notifications,
-    entity::notification::{self, NotificationKind},
+    domain::{access, chat_settings, notifications},
+    entity::{
+        chat_member::NotifyLevel,
+        notification::{self, NotificationKind},
+    },
 };
 
 /// A stored notification, and where its relations are read from.
@@ -49,6 +53,27 @@ impl Notification {
             Some(id) => Ok(Some(load_chat(ctx, id).await?)),
             None => Ok(None),
         }
+    }
+
+    /// The message that mentioned me or replied to me, while I may still read it.
+    async fn message(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Message>> {
+        let Some(id) = self.0.message_id else {
+            return Ok(None);
+        };
+        let loader = self.1.loader(ctx);
+        let Some(message) = loader.load_one(MessageId(id)).await? else {
+            return Ok(None);
+        };
+        let viewer = ctx.viewer()?;
+        let chat = loader.load_one(ChatId(message.chat_id)).await?;
+        let membership = loader
+            .load_one(Membership {
+                user: viewer.user_id,
+                chat: message.chat_id,
+            })
+            .await?;
+        let readable = chat.is_some_and(|chat| access::can_see(viewer, &chat, membership.as_ref()));
+        Ok(readable.then(|| Message(message, self.1.clone())))
     }
 
     /// When it happened.
@@ -103,7 +128,7 @@ impl NotificationQuery {
     }
 }
 
-/// Marking notifications read.
+/// Marking notifications read; a chat's notification settings.
 #[derive(Default)]
 pub struct NotificationMutation;
 
@@ -124,5 +149,41 @@ impl NotificationMutation {
             })
             .transpose()?;
         Ok(notifications::mark_read(ctx.app(), ctx.viewer()?, ids).await?)
+    }
+
+    /// Mutes a chat's notifications for me until `until` (omitted or null: until I unmute it).
+    /// Its unread messages and mentions still count.
+    async fn mute_chat(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ID,
+        until: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Chat> {
+        let id = parse_id("chatId", &chat_id)?;
+        Ok(Chat(
+            chat_settings::mute(ctx.app(), ctx.viewer()?, id, until).await?,
+        ))
+    }
+
+    /// Lets a muted chat notify me again.
+    async fn unmute_chat(&self, ctx: &Context<'_>, chat_id: ID) -> async_graphql::Result<Chat> {
+        let id = parse_id("chatId", &chat_id)?;
+        Ok(Chat(
+            chat_settings::unmute(ctx.app(), ctx.viewer()?, id).await?,
+        ))
+    }
+
+    /// Chooses what a chat notifies me of: `ALL` (mentions of me and replies to my messages) or
+    /// `MENTIONS_ONLY`.
+    async fn set_chat_notification_level(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ID,
+        level: NotifyLevel,
+    ) -> async_graphql::Result<Chat> {
+        let id = parse_id("chatId", &chat_id)?;
+        Ok(Chat(
+            chat_settings::set_level(ctx.app(), ctx.viewer()?, id, level).await?,
+        ))
     }
 }

@@ -1,4 +1,4 @@
-//! People around the caller: friends, friend requests and blocks.
+//! People around the caller: friends, friend requests, blocks, and who sees my presence.
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -6,9 +6,13 @@ use super::{
     context::ContextExt,
     types::{User, parse_id},
 };
-use crate::domain::{
-    blocks,
-    friends::{self, FriendStatus},
+use crate::{
+    domain::{
+        blocks,
+        friends::{self, FriendStatus},
+        privacy,
+    },
+    entity::user::PresenceVisibility,
 };
 
 /// A friend request waiting for an answer.
@@ -72,6 +76,17 @@ pub struct PeopleMutation;
 
 #[Object]
 impl PeopleMutation {
+    /// Chooses who may see my online state and last seen: `EVERYONE`, my `FRIENDS`, or
+    /// `NOBODY`. Whoever watches my presence learns of the change at once.
+    async fn set_presence_visibility(
+        &self,
+        ctx: &Context<'_>,
+        visibility: PresenceVisibility,
+    ) -> async_graphql::Result<User> {
+        let me = privacy::set_visibility(ctx.app(), ctx.viewer()?, visibility).await?;
+        Ok(User::new(me))
+    }
+
     /// Asks a user (username, email or id) to be friends; when they already asked me, this
     /// accepts their request. Asking again changes nothing. Returns where I stand with them:
     /// `REQUEST_SENT`, or `FRIENDS`.

@@ -1,5 +1,6 @@
 //! Writing messages: sending (sequence numbers handed out inside the sending transaction, so a
-//! chat's order is its commit order), attachments, editing, soft deletion and forwarding.
+//! chat's order is its commit order), attachments, mentions and replies (`mentions`), editing,
+//! soft deletion and forwarding.
 //! Reading history lives in `history`.
 use chrono::Utc;
 use sea_orm::{
@@ -14,7 +15,7 @@ use super::files::kind_of;
 use super::{
     Outbox, Viewer,
     access::{Need, chat_access, message_access},
-    autocommit, chats, in_transaction,
+    autocommit, chats, in_transaction, mentions,
 };
 use crate::{
     entity::{
@@ -76,16 +77,32 @@ pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult
     } else {
         None
     };
-    chat_access(app, viewer, chat_id, Need::Post).await?;
+    let access = chat_access(app, viewer, chat_id, Need::Post).await?;
+    let mut reply_author = None;
     if let Some(reply_to) = input.reply_to_id {
         let target = message::Entity::find_by_id(reply_to).one(&app.db).await?;
-        if target.is_none_or(|t| t.chat_id != chat_id) {
-            return Err(AppError::bad_input(
-                "replyToId",
-                "replyToId must be a message of the same chat",
-            ));
+        match target {
+            Some(target) if target.chat_id == chat_id => reply_author = target.sender_id,
+            _ => {
+                return Err(AppError::bad_input(
+                    "replyToId",
+                    "replyToId must be a message of the same chat",
+                ));
+            }
         }
     }
+    let reach = if reply_author.is_some() || mentions::may_reach(content.as_deref()) {
+        mentions::resolve(
+            &app.db,
+            viewer.user_id,
+            &access,
+            content.as_deref(),
+            reply_author,
+        )
+        .await?
+    } else {
+        None
+    };
     let draft = Draft {
         chat_id,
         sender_id: Some(viewer.user_id),
@@ -98,6 +115,19 @@ pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult
         forwarded_from_sender_id: None,
     };
     let file_ids: Vec<Uuid> = attachments.iter().map(|f| f.id).collect();
+    if let Some(reach) = reach {
+        // It names or answers someone: the message, its mentions and the notifications are
+        // written together.
+        return in_transaction(app, |txn, outbox| {
+            Box::pin(async move {
+                let message = insert(txn, outbox, draft).await?;
+                attach(txn, &message, file_ids).await?;
+                mentions::record(txn, outbox, &message, reach).await?;
+                Ok(message)
+            })
+        })
+        .await;
+    }
     if let Some(queue) = &app.sends {
         // SQLite: written with whatever other sends are queued, in one transaction.
         return queue.send(draft, file_ids).await;
@@ -112,18 +142,28 @@ pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult
     in_transaction(app, |txn, outbox| {
         Box::pin(async move {
             let message = insert(txn, outbox, draft).await?;
-            if !file_ids.is_empty() {
-                file::Entity::update_many()
-                    .col_expr(file::Column::MessageId, Expr::value(message.id))
-                    .col_expr(file::Column::ChatId, Expr::value(message.chat_id))
-                    .filter(file::Column::Id.is_in(file_ids))
-                    .exec(txn)
-                    .await?;
-            }
+            attach(txn, &message, file_ids).await?;
             Ok(message)
         })
     })
     .await
+}
+
+/// Binds the uploads `file_ids` to the new `message`, in the caller's transaction.
+async fn attach(
+    txn: &impl ConnectionTrait,
+    message: &message::Model,
+    file_ids: Vec<Uuid>,
+) -> AppResult<()> {
+    if !file_ids.is_empty() {
+        file::Entity::update_many()
+            .col_expr(file::Column::MessageId, Expr::value(message.id))
+            .col_expr(file::Column::ChatId, Expr::value(message.chat_id))
+            .filter(file::Column::Id.is_in(file_ids))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Changes the text of one's own message.
@@ -134,7 +174,7 @@ pub async fn edit(
     id: Uuid,
     content: &str,
 ) -> AppResult<message::Model> {
-    let (message, _) = message_access(app, viewer, id, Need::Member).await?;
+    let (message, access) = message_access(app, viewer, id, Need::Member).await?;
     if message.sender_id != Some(viewer.user_id) {
         return Err(AppError::Forbidden(
             "only the sender may edit a message".into(),
@@ -147,9 +187,31 @@ pub async fn edit(
         ));
     }
     let content = checked_content(app, content)?;
+    // Mentions before or after the edit: they are stored anew with the text.
+    let mentioning =
+        mentions::may_reach(message.content.as_deref()) || mentions::may_reach(Some(&content));
+    let reach = if mentioning {
+        mentions::resolve(&app.db, viewer.user_id, &access, Some(&content), None).await?
+    } else {
+        None
+    };
     let mut model: message::ActiveModel = message.into();
     model.content = Set(Some(content));
     model.edited_at = Set(Some(Utc::now()));
+    if mentioning {
+        return in_transaction(app, |txn, outbox| {
+            Box::pin(async move {
+                let message = model.update(txn).await?;
+                mentions::revise(txn, outbox, &message, reach).await?;
+                let event = Event::MessageEdited {
+                    message: message.clone(),
+                };
+                outbox.record(Topic::Chat(message.chat_id), event);
+                Ok(message)
+            })
+        })
+        .await;
+    }
     autocommit(app, |db, outbox| {
         Box::pin(async move {
             let message = model.update(db).await?;

@@ -11,10 +11,10 @@ use super::{
     voice::VoiceParticipant,
 };
 use crate::{
-    domain::validate,
+    domain::{reads::UnreadCounts, validate},
     entity::{
         chat::{self, ChatKind},
-        chat_member::{self, MemberRole},
+        chat_member::{self, MemberRole, NotifyLevel},
     },
     error::AppError,
     graphql::{
@@ -45,6 +45,18 @@ impl Chat {
                 chat: self.0.id,
             })
             .await?)
+    }
+
+    async fn unread(&self, ctx: &Context<'_>) -> async_graphql::Result<UnreadCounts> {
+        let viewer = ctx.viewer()?;
+        Ok(ctx
+            .loader()
+            .load_one(Unread {
+                user: viewer.user_id,
+                chat: self.0.id,
+            })
+            .await?
+            .unwrap_or_default())
     }
 }
 
@@ -216,15 +228,44 @@ impl Chat {
 
     /// Messages from others after the caller's read marker (deleted ones not counted).
     async fn unread_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
-        let viewer = ctx.viewer()?;
-        Ok(ctx
-            .loader()
-            .load_one(Unread {
-                user: viewer.user_id,
-                chat: self.0.id,
-            })
+        Ok(self.unread(ctx).await?.messages)
+    }
+
+    /// How many of the unread messages mention the caller (by name, or through `@all`).
+    async fn unread_mention_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        Ok(self.unread(ctx).await?.mentions)
+    }
+
+    /// How this chat notifies the caller (null when not a member).
+    async fn notification_level(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<NotifyLevel>> {
+        Ok(self.my_membership(ctx).await?.map(|m| m.notify_level))
+    }
+
+    /// Whether the caller muted this chat's notifications now (its unread messages still count).
+    async fn notifications_muted(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let now = chrono::Utc::now();
+        Ok(self
+            .my_membership(ctx)
             .await?
-            .unwrap_or(0))
+            .and_then(|m| m.notifications_muted_until)
+            .is_some_and(|until| until > now))
+    }
+
+    /// Until when the caller muted this chat's notifications; null when they are not muted, or
+    /// muted until the caller unmutes them.
+    async fn notifications_muted_until(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        let now = chrono::Utc::now();
+        Ok(self
+            .my_membership(ctx)
+            .await?
+            .and_then(|m| m.notifications_muted_until)
+            .filter(|&until| until > now && until < *crate::domain::chat_settings::FOR_EVER))
     }
 
     /// Who is in the room's voice now, in the order they joined (empty for groups and direct

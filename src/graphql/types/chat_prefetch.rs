@@ -20,7 +20,7 @@ use crate::{
 ///
 /// `memberships` are the caller's memberships in `chats` (None where not a member), read with
 /// the page: they answer `myRole`, `archived`, `isMuted` and give the read markers for
-/// `unreadCount` without a statement of their own. Members come with their users, and the last
+/// `unreadCount` and `unreadMentionCount` without a statement of their own. Members come with their users, and the last
 /// messages with their senders; `memberCount` is then the members' number.
 pub async fn prefetch_list(
     ctx: &Context<'_>,
@@ -73,7 +73,7 @@ pub async fn prefetch_list(
             Ok::<_, async_graphql::Error>(Some(members))
         },
         async {
-            if !wants("unreadCount") {
+            if !wants("unreadCount") && !wants("unreadMentionCount") {
                 return Ok(());
             }
             let markers: Vec<_> = mine.clone().map(|m| (m.chat_id, m.last_read_seq)).collect();
@@ -83,7 +83,7 @@ pub async fn prefetch_list(
                 .feed_many(ids.iter().map(|&chat| {
                     (
                         Unread { user, chat },
-                        counts.get(&chat).copied().unwrap_or(0),
+                        counts.get(&chat).copied().unwrap_or_default(),
                     )
                 }))
                 .await;

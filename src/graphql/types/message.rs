@@ -10,7 +10,8 @@ use crate::{
     graphql::{
         context::ContextExt,
         loaders::{
-            AttachmentsOf, Loaders, MembersOf, Membership, MessageId, ReactionsOn, Source, UserId,
+            AttachmentsOf, Loaders, MembersOf, Membership, MentionsOf, MessageId, ReachesAll,
+            ReactionsOn, Source, UserId,
         },
     },
 };
@@ -106,6 +107,38 @@ impl Message {
             .load_one(MessageId(id))
             .await?
             .map(Message::new))
+    }
+
+    /// The members it names (`@username`); empty once deleted.
+    async fn mentions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
+        if self.0.deleted_at.is_some() {
+            return Ok(Vec::new());
+        }
+        let loader = self.1.loader(ctx);
+        let ids = loader
+            .load_one(MentionsOf(self.0.id))
+            .await?
+            .unwrap_or_default();
+        let users = loader.load_many(ids.iter().map(|&id| UserId(id))).await?;
+        let mut named: Vec<_> = ids
+            .iter()
+            .filter_map(|id| users.get(&UserId(*id)).cloned())
+            .collect();
+        named.sort_by(|a, b| a.username_key.cmp(&b.username_key));
+        Ok(named.into_iter().map(User::new).collect())
+    }
+
+    /// Whether it mentioned every member (`@all` from an admin of a group or room).
+    async fn mentions_everyone(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        if self.0.deleted_at.is_some() {
+            return Ok(false);
+        }
+        Ok(self
+            .1
+            .loader(ctx)
+            .load_one(ReachesAll(self.0.id))
+            .await?
+            .unwrap_or(false))
     }
 
     /// The id of the message this one replies to.

@@ -1,10 +1,15 @@
-//! The `User` type. Email is shown only to its owner and to staff.
+//! The `User` type. Email is shown only to its owner and to staff; online state and last seen
+//! to whom the user's `presenceVisibility` allows.
 use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    entity::user,
-    graphql::{context::ContextExt, loaders::OnlineOf},
+    domain::privacy,
+    entity::user::{self, PresenceVisibility},
+    graphql::{
+        context::ContextExt,
+        loaders::{FriendOf, OnlineOf},
+    },
 };
 
 /// A `User` as shown to the caller.
@@ -29,6 +34,23 @@ impl User {
             model,
             is_caller: true,
         }
+    }
+
+    /// Whether the caller may see this user's presence (`privacy`).
+    async fn presence_shown(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let Ok(viewer) = ctx.viewer() else {
+            return Ok(self.is_caller);
+        };
+        let (me, them) = (viewer.user_id, self.model.id);
+        let visibility = self.model.presence_visibility;
+        let friend = visibility == PresenceVisibility::Friends
+            && me != them
+            && ctx
+                .loader()
+                .load_one(FriendOf { me, other: them })
+                .await?
+                .unwrap_or(false);
+        Ok(self.is_caller || privacy::may_see(me, them, visibility, friend))
     }
 }
 
@@ -83,15 +105,30 @@ impl User {
         self.model.is_staff
     }
 
-    /// Whether they have a live connection right now (on any instance).
+    /// Whether they have a live connection right now (on any instance); false when their
+    /// `presenceVisibility` hides it from the caller.
     async fn is_online(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        if !self.presence_shown(ctx).await? {
+            return Ok(false);
+        }
         let online = ctx.loader().load_one(OnlineOf(self.model.id)).await?;
         Ok(online.unwrap_or(false))
     }
 
-    /// When their last connection closed (or they last called `touchLastSeen`).
-    async fn last_seen(&self) -> Option<DateTime<Utc>> {
-        self.model.last_seen_at
+    /// When their last connection closed (or they last called `touchLastSeen`); null when their
+    /// `presenceVisibility` hides it from the caller.
+    async fn last_seen(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        Ok(if self.presence_shown(ctx).await? {
+            self.model.last_seen_at
+        } else {
+            None
+        })
+    }
+
+    /// Who may see my online state and last seen; only shown to the user themself.
+    async fn presence_visibility(&self, ctx: &Context<'_>) -> Option<PresenceVisibility> {
+        let mine = self.is_caller || ctx.viewer().is_ok_and(|v| v.user_id == self.model.id);
+        mine.then_some(self.model.presence_visibility)
     }
 
     /// When the account was created.

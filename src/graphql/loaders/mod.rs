@@ -109,6 +109,9 @@ key!(/// A room's queue, next to play first.
 key!(/// The seats in a room's voice, in the order they were taken.
     VoiceOf);
 
+mod attention;
+pub use attention::{FriendOf, MentionsOf, ReachesAll};
+
 /// One user's membership in one chat.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub struct Membership {
@@ -116,7 +119,7 @@ pub struct Membership {
     pub chat: Uuid,
 }
 
-/// One user's unread count in one chat.
+/// One user's unread counts (messages, mentions) in one chat.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub struct Unread {
     pub user: Uuid,
@@ -297,13 +300,17 @@ impl Loader<Membership> for Db {
 }
 
 impl Loader<Unread> for Db {
-    type Value = u64;
+    type Value = reads::UnreadCounts;
     type Error = AppError;
 
-    async fn load(&self, keys: &[Unread]) -> Result<HashMap<Unread, u64>, AppError> {
+    async fn load(
+        &self,
+        keys: &[Unread],
+    ) -> Result<HashMap<Unread, reads::UnreadCounts>, AppError> {
         let pairs: Vec<(Uuid, Uuid)> = keys.iter().map(|k| (k.user, k.chat)).collect();
         let rows = memberships(&self.0, &pairs).await?;
-        let mut out: HashMap<Unread, u64> = keys.iter().map(|k| (*k, 0)).collect();
+        let mut out: HashMap<Unread, reads::UnreadCounts> =
+            keys.iter().map(|k| (*k, Default::default())).collect();
         let mut by_user: HashMap<Uuid, Vec<(Uuid, i64)>> = HashMap::new();
         for m in rows {
             by_user

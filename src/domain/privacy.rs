@@ -1,0 +1,161 @@
+//! Who may see a user's online state and last seen: everyone, their friends, or nobody (the user
+//! themself always does). Applied wherever presence is shown: `User.isOnline` / `lastSeen`, the
+//! chat's online members, and the `presence` subscription, whose rules follow a change of setting
+//! at once (watchers who may no longer see the user get them as offline, with no last seen).
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt, future};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use uuid::Uuid;
+
+use super::{Viewer, friends, live::PresenceChange};
+use crate::{
+    entity::user::{self, PresenceVisibility},
+    error::{AppError, AppResult},
+    events::{Delivered, Event, Topic},
+    state::AppState,
+};
+
+/// Whether `viewer` may see the presence of a user with `visibility` (`friend`: they are friends).
+pub fn may_see(viewer: Uuid, user: Uuid, visibility: PresenceVisibility, friend: bool) -> bool {
+    viewer == user
+        || match visibility {
+            PresenceVisibility::Everyone => true,
+            PresenceVisibility::Friends => friend,
+            PresenceVisibility::Nobody => false,
+        }
+}
+
+/// Which of `users` `viewer` may see the presence of (one statement when some show it to
+/// friends only).
+pub async fn visible(
+    db: &impl ConnectionTrait,
+    viewer: Uuid,
+    users: &[user::Model],
+) -> AppResult<Vec<Uuid>> {
+    let watch = Watch::of(db, viewer, users).await?;
+    Ok(users
+        .iter()
+        .map(|u| u.id)
+        .filter(|&id| watch.sees(id))
+        .collect())
+}
+
+/// Changes who may see the caller's presence, and tells whoever watches it.
+#[tracing::instrument(skip_all, fields(user = %viewer.user_id))]
+pub async fn set_visibility(
+    app: &AppState,
+    viewer: &Viewer,
+    visibility: PresenceVisibility,
+) -> AppResult<user::Model> {
+    let me = user::Entity::update_many()
+        .col_expr(user::Column::PresenceVisibility, Expr::value(visibility))
+        .filter(user::Column::Id.eq(viewer.user_id))
+        .exec_with_returning(&app.db)
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::Unauthenticated("account not found".into()))?;
+    let online = app.presence.online(&[me.id]).await.contains(&me.id);
+    let event = Event::PresenceChanged {
+        user_id: me.id,
+        online,
+        last_seen: me.last_seen_at,
+        visibility: Some(visibility),
+    };
+    app.bus.publish(Topic::Presence(me.id), event).await;
+    Ok(me)
+}
+
+/// A `presence` subscription's rules: for each watched user, their setting and whether they are
+/// the watcher's friend.
+pub struct Watch {
+    viewer: Uuid,
+    watched: HashMap<Uuid, (PresenceVisibility, bool)>,
+}
+
+impl Watch {
+    /// The rules for `viewer` watching `users` (one statement when some show their presence to
+    /// friends only).
+    pub async fn of(
+        db: &impl ConnectionTrait,
+        viewer: Uuid,
+        users: &[user::Model],
+    ) -> AppResult<Self> {
+        let to_friends: Vec<Uuid> = users
+            .iter()
+            .filter(|u| u.id != viewer && u.presence_visibility == PresenceVisibility::Friends)
+            .map(|u| u.id)
+            .collect();
+        let friends = friends::among(db, viewer, &to_friends).await?;
+        let watched = users
+            .iter()
+            .map(|u| (u.id, (u.presence_visibility, friends.contains(&u.id))))
+            .collect();
+        Ok(Self { viewer, watched })
+    }
+
+    /// Whether the watcher may see `user` now.
+    pub fn sees(&self, user: Uuid) -> bool {
+        self.watched
+            .get(&user)
+            .is_some_and(|&(visibility, friend)| may_see(self.viewer, user, visibility, friend))
+    }
+
+    /// `changes` as this watcher may see them: changes of users they may see pass as they are
+    /// (with the bus event, so they render once for every watcher); others are dropped. A change
+    /// of setting updates the rules: the user is then shown as they are, or as offline with no
+    /// last seen (an item of this watcher's own, without a bus event).
+    pub fn filter(
+        mut self,
+        changes: impl Stream<Item = (Arc<Delivered>, PresenceChange)>,
+    ) -> impl Stream<Item = (Option<Arc<Delivered>>, PresenceChange)> {
+        changes.filter_map(move |(from, change)| {
+            let Some(visibility) = change.visibility else {
+                let seen = self.sees(change.user_id).then_some((Some(from), change));
+                return future::ready(seen);
+            };
+            if let Some(rule) = self.watched.get_mut(&change.user_id) {
+                rule.0 = visibility;
+            }
+            let shown = if self.sees(change.user_id) {
+                change
+            } else {
+                hidden(change.user_id)
+            };
+            future::ready(Some((None, shown)))
+        })
+    }
+}
+
+/// How a user whose presence one may not see is shown.
+pub fn hidden(user_id: Uuid) -> PresenceChange {
+    PresenceChange {
+        user_id,
+        online: false,
+        last_seen: None::<DateTime<Utc>>,
+        visibility: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_always_sees_oneself_and_friends_see_what_friends_may() {
+        let (me, other) = (Uuid::now_v7(), Uuid::now_v7());
+        for visibility in [
+            PresenceVisibility::Everyone,
+            PresenceVisibility::Friends,
+            PresenceVisibility::Nobody,
+        ] {
+            assert!(may_see(me, me, visibility, false));
+        }
+        assert!(may_see(me, other, PresenceVisibility::Everyone, false));
+        assert!(may_see(me, other, PresenceVisibility::Friends, true));
+        assert!(!may_see(me, other, PresenceVisibility::Friends, false));
+        assert!(!may_see(me, other, PresenceVisibility::Nobody, true));
+    }
+}
