@@ -137,3 +137,31 @@ async fn presence_watchers_follow_a_change_of_setting_at_once() {
         watcher.close().await;
     }
 }
+
+#[tokio::test]
+async fn a_change_of_setting_on_one_instance_reaches_watchers_on_another() {
+    let Some(redis) = crate::cluster::services() else {
+        return;
+    };
+    let (a, b, _dirs) = crate::cluster::spawn_pair_with(&redis, |_| {}).await;
+    let ana = a.register("ana").await;
+    let cyd = a.register("cyd").await;
+    let mut watcher = Socket::open(&b, &cyd.token, PROTOCOLS[0]).await;
+    watcher
+        .subscribe("p", PRESENCE, json!({ "ids": [ana.id] }))
+        .await;
+    assert_eq!(watcher.event("p").await["isOnline"], false);
+    let channel = format!("{}presence:{}", b.state.config.redis_prefix, ana.id);
+    crate::cluster::wait_for_subscriber(&redis, &channel).await;
+
+    let socket = Socket::open(&a, &ana.token, PROTOCOLS[0]).await;
+    assert_eq!(watcher.event("p").await["isOnline"], true);
+    set(&a, &ana.token, "NOBODY").await;
+    assert_eq!(
+        watcher.event("p").await,
+        json!({ "userId": ana.id, "isOnline": false, "lastSeen": null })
+    );
+    assert_eq!(seen_as(&b, &cyd.token, &ana.id).await["isOnline"], false);
+    socket.close().await;
+    watcher.close().await;
+}
