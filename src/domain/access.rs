@@ -3,7 +3,7 @@
 //! NOT_FOUND (a private chat's existence is never revealed); one who may see it but not do the
 //! thing gets FORBIDDEN. Who may reach a person (a direct chat, a friend request, an invite)
 //! despite a block is decided here too (`reach`): someone blocked learns nothing beyond a
-//! neutral refusal.
+//! neutral refusal; so is who may see a user's presence (`sees_presence`, applied by `privacy`).
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect,
     RelationDef,
@@ -18,6 +18,7 @@ use crate::{
         chat::{self, ChatKind},
         chat_member::{self, MemberRole},
         message,
+        user::PresenceVisibility,
     },
     error::{AppError, AppResult},
     state::AppState,
@@ -223,6 +224,22 @@ pub(crate) fn membership_of(user: Uuid) -> RelationDef {
             .eq(user)
             .into_condition()
     })
+}
+
+/// Whether `viewer` may see the online state and last seen of `user`, whose setting is
+/// `visibility` (`friend`: they are friends). One always sees oneself.
+pub fn sees_presence(
+    viewer: Uuid,
+    user: Uuid,
+    visibility: PresenceVisibility,
+    friend: bool,
+) -> bool {
+    viewer == user
+        || match visibility {
+            PresenceVisibility::Everyone => true,
+            PresenceVisibility::Friends => friend,
+            PresenceVisibility::Nobody => false,
+        }
 }
 
 /// Loads a message and checks `need` on its chat; unknown and unreadable look the same.

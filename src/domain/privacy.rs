@@ -10,23 +10,13 @@ use futures_util::{Stream, StreamExt, future};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use uuid::Uuid;
 
-use super::{Viewer, friends, live::PresenceChange};
+use super::{Viewer, access, friends, live::PresenceChange};
 use crate::{
     entity::user::{self, PresenceVisibility},
     error::{AppError, AppResult},
     events::{Delivered, Event, Topic},
     state::AppState,
 };
-
-/// Whether `viewer` may see the presence of a user with `visibility` (`friend`: they are friends).
-pub fn may_see(viewer: Uuid, user: Uuid, visibility: PresenceVisibility, friend: bool) -> bool {
-    viewer == user
-        || match visibility {
-            PresenceVisibility::Everyone => true,
-            PresenceVisibility::Friends => friend,
-            PresenceVisibility::Nobody => false,
-        }
-}
 
 /// Which of `users` `viewer` may see the presence of (one statement when some show it to
 /// friends only).
@@ -100,7 +90,9 @@ impl Watch {
     pub fn sees(&self, user: Uuid) -> bool {
         self.watched
             .get(&user)
-            .is_some_and(|&(visibility, friend)| may_see(self.viewer, user, visibility, friend))
+            .is_some_and(|&(visibility, friend)| {
+                access::sees_presence(self.viewer, user, visibility, friend)
+            })
     }
 
     /// `changes` as this watcher may see them: changes of users they may see pass as they are
@@ -151,11 +143,31 @@ mod tests {
             PresenceVisibility::Friends,
             PresenceVisibility::Nobody,
         ] {
-            assert!(may_see(me, me, visibility, false));
+            assert!(access::sees_presence(me, me, visibility, false));
         }
-        assert!(may_see(me, other, PresenceVisibility::Everyone, false));
-        assert!(may_see(me, other, PresenceVisibility::Friends, true));
-        assert!(!may_see(me, other, PresenceVisibility::Friends, false));
-        assert!(!may_see(me, other, PresenceVisibility::Nobody, true));
+        assert!(access::sees_presence(
+            me,
+            other,
+            PresenceVisibility::Everyone,
+            false
+        ));
+        assert!(access::sees_presence(
+            me,
+            other,
+            PresenceVisibility::Friends,
+            true
+        ));
+        assert!(!access::sees_presence(
+            me,
+            other,
+            PresenceVisibility::Friends,
+            false
+        ));
+        assert!(!access::sees_presence(
+            me,
+            other,
+            PresenceVisibility::Nobody,
+            true
+        ));
     }
 }

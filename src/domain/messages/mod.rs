@@ -203,26 +203,24 @@ pub async fn edit(
             Box::pin(async move {
                 let message = model.update(txn).await?;
                 mentions::revise(txn, outbox, &message, reach).await?;
-                let event = Event::MessageEdited {
-                    message: message.clone(),
-                };
-                outbox.record(Topic::Chat(message.chat_id), event);
-                Ok(message)
+                Ok(edited(outbox, message))
             })
         })
         .await;
     }
     autocommit(app, |db, outbox| {
-        Box::pin(async move {
-            let message = model.update(db).await?;
-            let event = Event::MessageEdited {
-                message: message.clone(),
-            };
-            outbox.record(Topic::Chat(message.chat_id), event);
-            Ok(message)
-        })
+        Box::pin(async move { Ok(edited(outbox, model.update(db).await?)) })
     })
     .await
+}
+
+/// Records the `MessageEdited` event of `message`.
+fn edited(outbox: &mut Outbox<'_>, message: message::Model) -> message::Model {
+    let event = Event::MessageEdited {
+        message: message.clone(),
+    };
+    outbox.record(Topic::Chat(message.chat_id), event);
+    message
 }
 
 /// Soft-deletes a message: the sender, or an admin of the chat. Its text is erased.

@@ -4,7 +4,7 @@ use async_graphql::{Context, ID, Object};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    domain::privacy,
+    domain::access,
     entity::user::{self, PresenceVisibility},
     graphql::{
         context::ContextExt,
@@ -50,7 +50,7 @@ impl User {
                 .load_one(FriendOf { me, other: them })
                 .await?
                 .unwrap_or(false);
-        Ok(self.is_caller || privacy::may_see(me, them, visibility, friend))
+        Ok(self.is_caller || access::sees_presence(me, them, visibility, friend))
     }
 }
 
