@@ -74,6 +74,17 @@ pub enum Event {
     ReactionChanged {
         message: message::Model,
     },
+    /// `by` pinned `message` in its chat.
+    MessagePinned {
+        message: message::Model,
+        by: Uuid,
+    },
+    /// `by` unpinned a message.
+    MessageUnpinned {
+        chat_id: Uuid,
+        message_id: Uuid,
+        by: Uuid,
+    },
     ReadStatusChanged {
         chat_id: Uuid,
         user_id: Uuid,

@@ -270,6 +270,11 @@ const SAME_FOR_EVERYONE: &[&str] = &[
     "isSpeaking",
     "handRaised",
     "mutedByAdmin",
+    "mentions",
+    "mentionsEveryone",
+    "isPinned",
+    "pinnedBy",
+    "unpinnedBy",
 ];
 
 /// Fields of a `presence` update that are the same for every watcher the update reaches: each

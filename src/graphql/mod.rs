@@ -9,6 +9,7 @@ mod errors;
 pub mod fanout;
 mod files;
 pub mod guard;
+mod kept;
 mod live;
 pub mod loaders;
 mod messages;
@@ -39,6 +40,7 @@ pub struct QueryRoot(
     notifications::NotificationQuery,
     chats::ChatQuery,
     messages::MessageQuery,
+    kept::KeptQuery,
     live::LiveQuery,
     files::FileQuery,
     playback::PlaybackQuery,
@@ -54,6 +56,7 @@ pub struct MutationRoot(
     notifications::NotificationMutation,
     chats::ChatMutation,
     messages::MessageMutation,
+    kept::KeptMutation,
     live::LiveMutation,
     files::FileMutation,
     playback::PlaybackMutation,

@@ -111,6 +111,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "23-notifications.graphql",
         include_str!("../../playground/23-notifications.graphql"),
     ),
+    (
+        "25-pins-and-saved.graphql",
+        include_str!("../../playground/25-pins-and-saved.graphql"),
+    ),
 ];
 
 const TEMPLATE: &str = include_str!("../../playground/index.html");

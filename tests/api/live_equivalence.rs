@@ -262,6 +262,11 @@ async fn every_playground_subscription_renders_what_a_direct_execution_makes() {
     let react = "mutation($id: ID!) { toggleReaction(messageId: $id, emoji: \"👍\") { id } }";
     app.gql_ok(Some(&bob.token), react, json!({ "id": message }))
         .await;
+    for pin in ["pinMessage", "unpinMessage"] {
+        let query = format!("mutation($id: ID!) {{ {pin}(messageId: $id) {{ id }} }}");
+        app.gql_ok(Some(&alice.token), &query, json!({ "id": message }))
+            .await;
+    }
     let read = "mutation($c: ID!) { markChatRead(chatId: $c) }";
     app.gql_ok(Some(&carol.token), read, json!({ "c": room }))
         .await;

@@ -19,6 +19,7 @@ mod graphql_http;
 mod groups;
 mod helpers;
 mod http;
+mod kept;
 mod live;
 mod live_equivalence;
 mod live_presence;

@@ -110,7 +110,9 @@ key!(/// The seats in a room's voice, in the order they were taken.
     VoiceOf);
 
 mod attention;
+mod kept;
 pub use attention::{FriendOf, MentionsOf, ReachesAll};
+pub use kept::{PinnedNow, PinsOf, SavedBy};
 
 /// One user's membership in one chat.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use super::{
     voice::VoiceParticipant,
 };
 use crate::{
-    domain::{reads::UnreadCounts, validate},
+    domain::{access, reads::UnreadCounts, validate},
     entity::{
         chat::{self, ChatKind},
         chat_member::{self, MemberRole, NotifyLevel},
@@ -20,8 +20,8 @@ use crate::{
     graphql::{
         context::ContextExt,
         loaders::{
-            ChatId, MemberCountOf, MembersOf, Membership, MessageId, OwnerOf, PlaybackOf, QueueOf,
-            Source, Unread, UserId, VoiceOf,
+            ChatId, MemberCountOf, MembersOf, Membership, MessageId, OwnerOf, PinsOf, PlaybackOf,
+            QueueOf, Source, Unread, UserId, VoiceOf,
         },
     },
 };
@@ -229,6 +229,21 @@ impl Chat {
     /// Messages from others after the caller's read marker (deleted ones not counted).
     async fn unread_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
         Ok(self.unread(ctx).await?.messages)
+    }
+
+    /// The messages pinned here, most recently pinned first (at most 50).
+    async fn pinned_messages(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Message>> {
+        let viewer = ctx.viewer()?;
+        let membership = self.my_membership(ctx).await?;
+        if !access::can_see(viewer, &self.0, membership.as_ref()) {
+            return Ok(Vec::new());
+        }
+        let pinned = ctx.loader().load_one(PinsOf(self.0.id)).await?;
+        Ok(pinned
+            .unwrap_or_default()
+            .into_iter()
+            .map(Message::new)
+            .collect())
     }
 
     /// How many of the unread messages mention the caller (by name, or through `@all`).

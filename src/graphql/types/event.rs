@@ -6,7 +6,11 @@ use async_graphql::{Context, ID, Object, SimpleObject, Union};
 use uuid::Uuid;
 
 use super::{
-    Chat, Message, Playback, QueueEntry, User, chat::load_chat, cursor, voice::VoiceParticipant,
+    Chat, Message, Playback, QueueEntry, User,
+    chat::load_chat,
+    cursor,
+    pin_events::{MessagePinned, MessageUnpinned},
+    voice::VoiceParticipant,
 };
 use crate::{
     domain::live::Gap,
@@ -26,6 +30,8 @@ pub enum ChatEvent {
     MessageEdited(MessageEdited),
     MessageDeleted(MessageDeleted),
     ReactionChanged(ReactionChanged),
+    MessagePinned(MessagePinned),
+    MessageUnpinned(MessageUnpinned),
     ReadStatusChanged(ReadStatusChanged),
     TypingChanged(TypingChanged),
     MemberJoined(MemberJoined),
@@ -68,6 +74,21 @@ impl ChatEvent {
             }),
             Event::ReactionChanged { message } => Self::ReactionChanged(ReactionChanged {
                 message: Message(message, source),
+            }),
+            Event::MessagePinned { message, by } => Self::MessagePinned(MessagePinned {
+                message: Message(message, source.clone()),
+                by,
+                source,
+            }),
+            Event::MessageUnpinned {
+                chat_id,
+                message_id,
+                by,
+            } => Self::MessageUnpinned(MessageUnpinned {
+                chat_id,
+                message_id,
+                by,
+                source,
             }),
             Event::ReadStatusChanged {
                 chat_id,

@@ -10,8 +10,8 @@ use crate::{
     graphql::{
         context::ContextExt,
         loaders::{
-            AttachmentsOf, Loaders, MembersOf, Membership, MentionsOf, MessageId, ReachesAll,
-            ReactionsOn, Source, UserId,
+            AttachmentsOf, Loaders, MembersOf, Membership, MentionsOf, MessageId, PinnedNow,
+            ReachesAll, ReactionsOn, SavedBy, Source, UserId,
         },
     },
 };
@@ -139,6 +139,26 @@ impl Message {
             .load_one(ReachesAll(self.0.id))
             .await?
             .unwrap_or(false))
+    }
+
+    /// Whether it is pinned in its chat.
+    async fn is_pinned(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        Ok(self
+            .1
+            .loader(ctx)
+            .load_one(PinnedNow(self.0.id))
+            .await?
+            .unwrap_or(false))
+    }
+
+    /// Whether I saved it (`saveMessage`).
+    async fn is_saved(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let user = ctx.viewer()?.user_id;
+        let key = SavedBy {
+            user,
+            message: self.0.id,
+        };
+        Ok(ctx.loader().load_one(key).await?.unwrap_or(false))
     }
 
     /// The id of the message this one replies to.

@@ -7,6 +7,7 @@ pub mod event;
 mod file;
 pub mod history_page;
 mod message;
+mod pin_events;
 pub mod playback;
 mod user;
 pub mod voice;
