@@ -12,7 +12,7 @@ use crate::{
     auth,
     config::Config,
     db,
-    domain::{messages::group_commit::SendQueue, playback, presence, typing, voice},
+    domain::{messages::group_commit::SendQueue, playback, polls, presence, typing, voice},
     drain::Drain,
     events::{self, Bus},
     graphql, http,
@@ -105,7 +105,7 @@ impl AppState {
     }
 }
 
-/// The server's periodic work: typing expiry (every second), playback auto-advance, presence
+/// The server's periodic work: typing expiry (every second), closing due polls, playback auto-advance, presence
 /// heartbeats and rate-limiter pruning, and the sweep that frees voice seats after the grace
 /// period. Owned by the `Application`: stopped when it stops serving, before the pool closes (a
 /// task left running would work on a closed pool), and aborted if the owner is dropped.
@@ -120,11 +120,16 @@ impl BackgroundTasks {
                 app.config.playback_tick_ms.max(10),
             ));
             playback_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut poll_tick = tokio::time::interval(std::time::Duration::from_millis(
+                app.config.poll_tick_ms.max(10),
+            ));
+            poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut voice_tick = tokio::time::interval(voice::grace::sweep_every(&app));
             voice_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = typing_tick.tick() => typing::expire(&app).await,
+                    _ = poll_tick.tick() => polls::close_due(&app).await,
                     _ = playback_tick.tick() => playback::sweep(&app).await,
                     _ = heartbeat_tick.tick() => {
                         presence::heartbeat(&app).await;

@@ -202,6 +202,11 @@ pub struct Config {
     #[arg(long, env = "GOFTGU_PLAYBACK_TICK_MS", default_value_t = 500)]
     pub playback_tick_ms: u64,
 
+    /// How often each instance looks for polls whose `closesAt` has passed, to close them (ms).
+    /// Closing is exactly-once across instances; this only bounds how late it is.
+    #[arg(long, env = "GOFTGU_POLL_TICK_MS", default_value_t = 1000)]
+    pub poll_tick_ms: u64,
+
     /// Longest accepted message, in characters.
     #[arg(long, env = "GOFTGU_MAX_MESSAGE_LENGTH", default_value_t = 4000)]
     pub max_message_length: usize,

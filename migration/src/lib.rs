@@ -14,6 +14,7 @@ mod m20261205_000010_create_friends_and_blocks;
 mod m20261205_000011_create_notification;
 mod m20261205_000012_create_mentions;
 mod m20261205_000014_create_pins_and_saved;
+mod m20261205_000015_create_polls;
 
 /// Names of the unique constraints the migrations create, as PostgreSQL reports them when a
 /// write violates one (it names a column's `UNIQUE` `<table>_<column>_key`; SQLite names
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000011_create_notification::Migration),
             Box::new(m20261205_000012_create_mentions::Migration),
             Box::new(m20261205_000014_create_pins_and_saved::Migration),
+            Box::new(m20261205_000015_create_polls::Migration),
         ]
     }
 }

@@ -22,6 +22,7 @@ mod outbox;
 pub mod paging;
 pub mod pins;
 pub mod playback;
+pub mod polls;
 pub mod presence;
 pub mod privacy;
 pub mod reactions;

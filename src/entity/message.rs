@@ -33,6 +33,9 @@ pub enum MessageKind {
     /// Written by the server (member joined, …).
     #[sea_orm(string_value = "SYSTEM")]
     System,
+    /// A poll (`Message.poll`); the text is its question.
+    #[sea_orm(string_value = "POLL")]
+    Poll,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]

@@ -11,6 +11,7 @@ pub mod message;
 pub mod message_mention;
 pub mod notification;
 pub mod pinned_message;
+pub mod poll;
 pub mod reaction;
 pub mod refresh_token;
 pub mod room_playback;

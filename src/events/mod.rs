@@ -79,6 +79,11 @@ pub enum Event {
         message: message::Model,
         by: Uuid,
     },
+    /// A poll's votes changed, or it closed.
+    PollUpdated {
+        chat_id: Uuid,
+        poll_id: Uuid,
+    },
     /// `by` unpinned a message.
     MessageUnpinned {
         chat_id: Uuid,

@@ -275,6 +275,17 @@ const SAME_FOR_EVERYONE: &[&str] = &[
     "isPinned",
     "pinnedBy",
     "unpinnedBy",
+    "poll",
+    "multiple",
+    "anonymous",
+    "closesAt",
+    "isClosed",
+    "options",
+    "position",
+    "text",
+    "voteCount",
+    "voters",
+    "totalVoters",
 ];
 
 /// Fields of a `presence` update that are the same for every watcher the update reaches: each

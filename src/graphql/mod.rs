@@ -18,6 +18,7 @@ mod notifications;
 pub mod partial;
 mod people;
 mod playback;
+mod polls;
 mod system;
 pub mod types;
 mod users;
@@ -57,6 +58,7 @@ pub struct MutationRoot(
     chats::ChatMutation,
     messages::MessageMutation,
     kept::KeptMutation,
+    polls::PollMutation,
     live::LiveMutation,
     files::FileMutation,
     playback::PlaybackMutation,

@@ -112,8 +112,8 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../playground/23-notifications.graphql"),
     ),
     (
-        "25-pins-and-saved.graphql",
-        include_str!("../../playground/25-pins-and-saved.graphql"),
+        "25-pins-saved-and-polls.graphql",
+        include_str!("../../playground/25-pins-saved-and-polls.graphql"),
     ),
 ];
 

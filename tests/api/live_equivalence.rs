@@ -267,6 +267,17 @@ async fn every_playground_subscription_renders_what_a_direct_execution_makes() {
         app.gql_ok(Some(&alice.token), &query, json!({ "id": message }))
             .await;
     }
+    let poll = "mutation($c: ID!) { createPoll(input: { chatId: $c, question: \"eq?\", options: [\"a\", \"b\"] }) { id } }";
+    let poll = app
+        .gql_ok(Some(&alice.token), poll, json!({ "c": room }))
+        .await;
+    let vote = "mutation($p: ID!) { votePoll(pollId: $p, options: [1]) { id } }";
+    app.gql_ok(
+        Some(&bob.token),
+        vote,
+        json!({ "p": poll["createPoll"]["id"] }),
+    )
+    .await;
     let read = "mutation($c: ID!) { markChatRead(chatId: $c) }";
     app.gql_ok(Some(&carol.token), read, json!({ "c": room }))
         .await;

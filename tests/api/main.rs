@@ -35,6 +35,7 @@ mod outbox;
 mod people;
 mod playback;
 mod playground_assets;
+mod polls;
 mod privacy;
 mod public_graphql;
 mod public_transport;

@@ -13,6 +13,7 @@ const LIST: &str = "{ chats(first: 50) { nodes { id title kind members { nodes {
 /// land inside a request's count.
 pub(crate) fn quiet_background(config: &mut goftgu::config::Config) {
     config.playback_tick_ms = 3_600_000;
+    config.poll_tick_ms = 3_600_000;
     config.voice.grace_seconds = 3_600;
 }
 

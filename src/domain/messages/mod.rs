@@ -186,6 +186,9 @@ pub async fn edit(
             "a deleted message cannot be edited",
         ));
     }
+    if message.kind == MessageKind::Poll {
+        return Err(AppError::bad_input("id", "a poll cannot be edited"));
+    }
     let content = checked_content(app, content)?;
     // Mentions before or after the edit: they are stored anew with the text.
     let mentioning =
@@ -279,6 +282,12 @@ pub async fn forward(
         return Err(AppError::bad_input(
             "messageId",
             "a deleted message cannot be forwarded",
+        ));
+    }
+    if source.kind == MessageKind::Poll {
+        return Err(AppError::bad_input(
+            "messageId",
+            "a poll cannot be forwarded",
         ));
     }
     let mut unique: Vec<Uuid> = Vec::new();
@@ -378,6 +387,28 @@ fn checked_content(app: &AppState, content: &str) -> AppResult<String> {
         ));
     }
     Ok(trimmed.to_string())
+}
+
+/// Writes a new message of `kind` from `sender` in the caller's transaction (a poll's message):
+/// the chat's next `seq`, its `MessageCreated` event recorded.
+pub(super) async fn write<C: ConnectionTrait>(
+    db: &C,
+    outbox: &mut Outbox<'_>,
+    chat_id: Uuid,
+    sender: Uuid,
+    kind: MessageKind,
+    content: String,
+) -> AppResult<message::Model> {
+    let draft = Draft {
+        chat_id,
+        sender_id: Some(sender),
+        kind,
+        content: Some(content),
+        reply_to_id: None,
+        forwarded_from_message_id: None,
+        forwarded_from_sender_id: None,
+    };
+    insert(db, outbox, draft).await
 }
 
 /// A message about to be written.

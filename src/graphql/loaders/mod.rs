@@ -111,8 +111,10 @@ key!(/// The seats in a room's voice, in the order they were taken.
 
 mod attention;
 mod kept;
+mod polls;
 pub use attention::{FriendOf, MentionsOf, ReachesAll};
 pub use kept::{PinnedNow, PinsOf, SavedBy};
+pub use polls::{OptionsOf, PollOf, VotesOf};
 
 /// One user's membership in one chat.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]

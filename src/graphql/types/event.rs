@@ -10,6 +10,7 @@ use super::{
     chat::load_chat,
     cursor,
     pin_events::{MessagePinned, MessageUnpinned},
+    poll::PollUpdated,
     voice::VoiceParticipant,
 };
 use crate::{
@@ -32,6 +33,7 @@ pub enum ChatEvent {
     ReactionChanged(ReactionChanged),
     MessagePinned(MessagePinned),
     MessageUnpinned(MessageUnpinned),
+    PollUpdated(PollUpdated),
     ReadStatusChanged(ReadStatusChanged),
     TypingChanged(TypingChanged),
     MemberJoined(MemberJoined),
@@ -78,6 +80,11 @@ impl ChatEvent {
             Event::MessagePinned { message, by } => Self::MessagePinned(MessagePinned {
                 message: Message(message, source.clone()),
                 by,
+                source,
+            }),
+            Event::PollUpdated { chat_id, poll_id } => Self::PollUpdated(PollUpdated {
+                chat_id,
+                poll_id,
                 source,
             }),
             Event::MessageUnpinned {

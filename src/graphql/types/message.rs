@@ -3,7 +3,7 @@
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::{Attachment, Chat, User, chat::load_chat};
+use super::{Attachment, Chat, User, chat::load_chat, poll::Poll};
 use crate::{
     domain::reads,
     entity::message::{self, MessageKind},
@@ -11,7 +11,7 @@ use crate::{
         context::ContextExt,
         loaders::{
             AttachmentsOf, Loaders, MembersOf, Membership, MentionsOf, MessageId, PinnedNow,
-            ReachesAll, ReactionsOn, SavedBy, Source, UserId,
+            PollOf, ReachesAll, ReactionsOn, SavedBy, Source, UserId,
         },
     },
 };
@@ -139,6 +139,15 @@ impl Message {
             .load_one(ReachesAll(self.0.id))
             .await?
             .unwrap_or(false))
+    }
+
+    /// The poll, when it is one (`kind` POLL; `content` is its question).
+    async fn poll(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Poll>> {
+        if self.0.kind != MessageKind::Poll || self.0.deleted_at.is_some() {
+            return Ok(None);
+        }
+        let poll = self.1.loader(ctx).load_one(PollOf(self.0.id)).await?;
+        Ok(poll.map(|p| Poll(p, self.1.clone())))
     }
 
     /// Whether it is pinned in its chat.

@@ -9,6 +9,7 @@ pub mod history_page;
 mod message;
 mod pin_events;
 pub mod playback;
+pub mod poll;
 mod user;
 pub mod voice;
 
