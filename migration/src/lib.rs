@@ -15,6 +15,7 @@ mod m20261205_000011_create_notification;
 mod m20261205_000012_create_mentions;
 mod m20261205_000014_create_pins_and_saved;
 mod m20261205_000015_create_polls;
+mod m20261205_000016_message_search;
 
 /// Names of the unique constraints the migrations create, as PostgreSQL reports them when a
 /// write violates one (it names a column's `UNIQUE` `<table>_<column>_key`; SQLite names
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000012_create_mentions::Migration),
             Box::new(m20261205_000014_create_pins_and_saved::Migration),
             Box::new(m20261205_000015_create_polls::Migration),
+            Box::new(m20261205_000016_message_search::Migration),
         ]
     }
 }

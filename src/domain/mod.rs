@@ -29,6 +29,7 @@ pub mod reactions;
 pub mod reads;
 pub mod rooms;
 pub mod saved;
+pub mod search;
 pub mod session_cache;
 pub mod sessions;
 pub mod typing;

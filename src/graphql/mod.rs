@@ -19,6 +19,7 @@ pub mod partial;
 mod people;
 mod playback;
 mod polls;
+mod search;
 mod system;
 pub mod types;
 mod users;
@@ -42,6 +43,7 @@ pub struct QueryRoot(
     chats::ChatQuery,
     messages::MessageQuery,
     kept::KeptQuery,
+    search::SearchQuery,
     live::LiveQuery,
     files::FileQuery,
     playback::PlaybackQuery,
