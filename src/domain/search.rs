@@ -209,10 +209,10 @@ pub async fn ranked(
                  ts_headline('simple', coalesce(m.content, ''), q, {options}) AS snippet"
             ));
         }
-        _ => sql.push(&format!(
+        _ => sql.push(
             "SELECT m.id, -bm25(messages_fts) AS score, \
-             snippet(messages_fts, 0, char(2), char(3), '…', 16) AS snippet"
-        )),
+             snippet(messages_fts, 0, char(2), char(3), '…', 16) AS snippet",
+        ),
     }
     matching(&mut sql, viewer, search, &words);
     let limit = sql.bind((first + 1) as i64);
