@@ -12,6 +12,7 @@ mod m20261204_000008_track_metadata;
 mod m20261205_000009_create_refresh_token;
 mod m20261205_000010_create_friends_and_blocks;
 mod m20261205_000011_create_notification;
+mod m20261205_000013_create_push;
 
 /// Names of the unique constraints the migrations create, as PostgreSQL reports them when a
 /// write violates one (it names a column's `UNIQUE` `<table>_<column>_key`; SQLite names
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000009_create_refresh_token::Migration),
             Box::new(m20261205_000010_create_friends_and_blocks::Migration),
             Box::new(m20261205_000011_create_notification::Migration),
+            Box::new(m20261205_000013_create_push::Migration),
         ]
     }
 }

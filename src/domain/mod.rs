@@ -20,6 +20,7 @@ mod outbox;
 pub mod paging;
 pub mod playback;
 pub mod presence;
+pub mod push;
 pub mod reactions;
 pub mod reads;
 pub mod rooms;

@@ -9,6 +9,8 @@ pub mod file;
 pub mod friendship;
 pub mod message;
 pub mod notification;
+pub mod push_delivery;
+pub mod push_subscription;
 pub mod reaction;
 pub mod refresh_token;
 pub mod room_playback;

@@ -17,6 +17,7 @@ mod notifications;
 pub mod partial;
 mod people;
 mod playback;
+mod push;
 mod system;
 pub mod types;
 mod users;
@@ -37,6 +38,7 @@ pub struct QueryRoot(
     users::UserQuery,
     people::PeopleQuery,
     notifications::NotificationQuery,
+    push::PushQuery,
     chats::ChatQuery,
     messages::MessageQuery,
     live::LiveQuery,
@@ -52,6 +54,7 @@ pub struct MutationRoot(
     accounts::AccountMutation,
     people::PeopleMutation,
     notifications::NotificationMutation,
+    push::PushMutation,
     chats::ChatMutation,
     messages::MessageMutation,
     live::LiveMutation,

@@ -111,6 +111,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "23-notifications.graphql",
         include_str!("../../playground/23-notifications.graphql"),
     ),
+    (
+        "24-push.graphql",
+        include_str!("../../playground/24-push.graphql"),
+    ),
 ];
 
 const TEMPLATE: &str = include_str!("../../playground/index.html");

@@ -35,6 +35,7 @@ mod playback;
 mod playground_assets;
 mod public_graphql;
 mod public_transport;
+mod push;
 mod rate_limits;
 mod read_state;
 mod refresh_tokens;
