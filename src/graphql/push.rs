@@ -8,6 +8,7 @@ use crate::{domain::push, entity::push_subscription};
 /// One of my browsers' push subscriptions.
 #[derive(SimpleObject)]
 pub struct PushSubscription {
+    /// The subscription's id.
     pub id: ID,
     /// The push service's URL for that browser.
     pub endpoint: String,

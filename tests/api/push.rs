@@ -349,7 +349,13 @@ async fn a_notification_is_pushed_signed_and_encrypted_for_the_browser() {
     assert_eq!(payload["kind"], "FRIEND_REQUEST");
     assert_eq!(payload["actorId"], ana.id.as_str());
     assert_eq!(payload["chatId"], Value::Null);
-    let created = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    // At the precision every backend keeps (SQLite keeps nanoseconds, PostgreSQL microseconds).
+    let created = |v: &Value| {
+        use chrono::SubsecRound;
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .trunc_subsecs(6)
+    };
     assert_eq!(
         created(&payload["createdAt"]),
         created(&notification["createdAt"])
