@@ -610,3 +610,103 @@ async fn the_vapid_key_is_generated_once_and_kept_or_given_by_configuration() {
     assert!(!other.path().join("vapid_private_key").exists());
     assert!(!format!("{given:?}").contains(private.trim()), "redacted");
 }
+
+#[tokio::test]
+async fn across_two_instances_each_push_is_sent_once_and_presence_is_shared() {
+    let Some(redis) = crate::cluster::services() else {
+        return;
+    };
+    let key = loop {
+        let bytes: [u8; 32] = rand::random();
+        if p256::SecretKey::from_slice(&bytes).is_ok() {
+            break URL_SAFE_NO_PAD.encode(bytes);
+        }
+    };
+    let (a, b, _dirs) = crate::cluster::spawn_pair_with(&redis, |config| {
+        config.push.allow_http_hosts = vec!["127.0.0.1".into()];
+        config.push.vapid_subject = SUBJECT.into();
+        config.push.tick_ms = 10;
+        config.push.vapid_private_key = Some(key);
+        config.limits.invites_burst = 100;
+    })
+    .await;
+    let mut service = PushService::start().await;
+    let ana = a.register("ana").await;
+    let ben = a.register("ben").await;
+    let cyd = b.register("cyd").await;
+    subscribe(&a, &service, &ben, "ben", &[]).await;
+    // Eight browsers: every notification makes eight pushes due at once, for both instances
+    // to reach for.
+    let browsers: Vec<String> = (0..8).map(|i| format!("cyd{i}")).collect();
+    for name in &browsers {
+        subscribe(&b, &service, &cyd, name, &[]).await;
+    }
+
+    // Ben is online through B only; both instances deliver, and neither pushes to him.
+    let ben_id: Uuid = ben.id.parse().unwrap();
+    let _socket = Socket::open(&b, &ben.token, MODERN).await;
+    assert!(a.state.presence.online(&[ben_id]).await.contains(&ben_id));
+    asked(&a, &ana.token, "ben").await;
+
+    // Ten notifications for Cyd, written through both instances: each pushed to each browser
+    // exactly once.
+    let key = a
+        .gql_ok(Some(&cyd.token), "{ vapidPublicKey }", json!({}))
+        .await["vapidPublicKey"]
+        .clone();
+    for i in 0..10 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        crate::fixtures::create_group(app, &ana.token, &format!("g{i}"), &["cyd"]).await;
+    }
+    let mut pairs = std::collections::HashSet::new();
+    for _ in 0..80 {
+        let pushed = service.next().await;
+        assert_eq!(
+            pushed.key, key,
+            "both instances sign with the configured key"
+        );
+        let id = pushed.payload.expect("a valid push")["id"].clone();
+        pairs.insert((pushed.name, id.to_string()));
+    }
+    settled(&a).await;
+    assert_eq!(pairs.len(), 80, "ten notifications to eight browsers");
+    let sent: usize = browsers.iter().map(|name| service.count(name)).sum();
+    assert_eq!(sent, 80, "none sent twice");
+    assert_eq!(service.count("ben"), 0, "online through the other instance");
+}
+
+#[tokio::test]
+async fn racing_claims_never_take_the_same_push_twice() {
+    // The workers idle, so only the claims below take what is due.
+    let (app, _dir) = spawn_app_with(|config| {
+        config.push.allow_http_hosts = vec!["127.0.0.1".into()];
+        config.push.tick_ms = 3_600_000;
+        config.limits.invites_burst = 100;
+    })
+    .await;
+    let service = PushService::start().await;
+    let ana = app.register("ana").await;
+    let cyd = app.register("cyd").await;
+    for i in 0..8 {
+        subscribe(&app, &service, &cyd, &format!("cyd{i}"), &[]).await;
+    }
+    for i in 0..20 {
+        crate::fixtures::create_group(&app, &ana.token, &format!("g{i}"), &["cyd"]).await;
+    }
+    assert_eq!(pending(&app).await, 160);
+
+    // Sixteen claims at once, a batch of at most 32 each: together they take every push once.
+    let claims = (0..16).map(|_| {
+        let state = app.state.clone();
+        tokio::spawn(async move { goftgu::domain::push::worker::claim(&state).await })
+    });
+    let mut claimed = Vec::new();
+    for claim in futures_util::future::join_all(claims).await {
+        let rows = claim.unwrap().unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(rows.len() <= 32);
+        claimed.extend(rows.into_iter().map(|row| row.id));
+    }
+    let distinct: std::collections::HashSet<_> = claimed.iter().collect();
+    assert_eq!(distinct.len(), claimed.len(), "a push claimed twice");
+    assert_eq!(claimed.len(), 160, "every push claimed");
+}

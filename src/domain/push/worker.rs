@@ -133,8 +133,9 @@ enum Outcome {
     Retry { after: Option<Duration> },
 }
 
-/// Claims what is due: its rows move a lease ahead, so no other worker takes them meanwhile.
-async fn claim(app: &AppState) -> AppResult<Vec<push_delivery::Model>> {
+/// Claims what is due (at most a batch): its rows move a lease ahead, so no other worker takes
+/// them meanwhile. Public for the test that races claims against each other.
+pub async fn claim(app: &AppState) -> AppResult<Vec<push_delivery::Model>> {
     let now = Utc::now().timestamp_millis();
     // Most ticks find nothing: a read, without taking SQLite's write turn.
     let any: Option<Uuid> = push_delivery::Entity::find()
