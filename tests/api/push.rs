@@ -312,6 +312,15 @@ async fn pending(app: &TestApp) -> i64 {
     row.try_get::<i64>("", "n").unwrap()
 }
 
+/// How many pushes ended with `outcome`, as `/metrics` tells.
+async fn outcomes(app: &TestApp, outcome: &str) -> f64 {
+    let body = crate::metrics::scrape(app).await;
+    crate::metrics::sample(
+        &body,
+        &format!("goftgu_web_pushes_total{{outcome=\"{outcome}\"}}"),
+    )
+}
+
 /// Waits (at most 10 s) until nothing is left to push.
 async fn settled(app: &TestApp) {
     for _ in 0..500 {
@@ -365,6 +374,7 @@ async fn a_notification_is_pushed_signed_and_encrypted_for_the_browser() {
     assert!(dir.path().join("vapid_private_key").exists());
     settled(&app).await;
     assert_eq!(service.count("ben"), 1, "sent once");
+    assert_eq!(outcomes(&app, "sent").await, 1.0);
 }
 
 #[tokio::test]
@@ -380,6 +390,7 @@ async fn a_subscription_the_push_service_calls_gone_is_removed() {
     settled(&app).await;
     assert_eq!(endpoints(&app, &ben.token).await, [service.endpoint("new")]);
     assert_eq!((service.count("old"), service.count("new")), (1, 1));
+    assert_eq!(outcomes(&app, "gone").await, 1.0);
 
     // The next notification goes only to the subscription left.
     let cyd = app.register("cyd").await;
@@ -417,6 +428,9 @@ async fn server_errors_and_rate_limits_are_retried_then_given_up() {
     assert_eq!(service.count("cyd"), 4);
     assert_eq!(service.count("ben"), 4);
     assert_eq!(endpoints(&app, &cyd.token).await, [service.endpoint("cyd")]);
+    assert_eq!(outcomes(&app, "retried").await, 6.0);
+    assert_eq!(outcomes(&app, "given_up").await, 1.0);
+    assert_eq!(outcomes(&app, "sent").await, 1.0);
 }
 
 #[tokio::test]
@@ -441,6 +455,7 @@ async fn a_user_with_a_live_socket_is_not_pushed() {
         .gql_ok(Some(&ben.token), "{ unreadNotificationCount }", json!({}))
         .await;
     assert_eq!(unread["unreadNotificationCount"], 1, "yet notified");
+    assert_eq!(outcomes(&app, "online").await, 1.0);
 
     // Offline again: the next notification is pushed.
     drop(socket);

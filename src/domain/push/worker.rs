@@ -107,10 +107,10 @@ async fn send_all(
         async move {
             let outcome = match subscription {
                 // Removed meanwhile (the cascade takes the delivery with it).
-                None => Outcome::Done,
+                None => Outcome::Stale,
                 // Taken over by someone else since it was enqueued.
-                Some(s) if s.user_id != delivery.user_id => Outcome::Done,
-                Some(_) if online => Outcome::Done,
+                Some(s) if s.user_id != delivery.user_id => Outcome::Stale,
+                Some(_) if online => Outcome::Online,
                 Some(s) => send(app, client, s, &delivery.payload).await,
             };
             if let Err(err) = settle(app, &delivery, outcome).await {
@@ -125,8 +125,14 @@ async fn send_all(
 /// What became of one attempt.
 #[derive(Debug)]
 enum Outcome {
-    /// Sent, or no longer to be sent.
-    Done,
+    /// Accepted by the push service.
+    Sent,
+    /// Not sent: the user has a live socket.
+    Online,
+    /// Not sent: the subscription went, or changed hands, since it was enqueued.
+    Stale,
+    /// Refused for good (a 4xx other than 404, 410 and 429).
+    Refused,
     /// The push service no longer knows the subscription (404, 410).
     Gone,
     /// Worth another try later (429, 5xx, no answer); at least `after` when the service said.
@@ -199,7 +205,7 @@ async fn send(
         Ok(answer) => {
             let status = answer.status();
             if status.is_success() {
-                Outcome::Done
+                Outcome::Sent
             } else if status.as_u16() == 404 || status.as_u16() == 410 {
                 Outcome::Gone
             } else if status.as_u16() == 429 || status.is_server_error() {
@@ -212,7 +218,7 @@ async fn send(
                 Outcome::Retry { after }
             } else {
                 tracing::warn!(%status, subscription = %subscription.id, "push refused");
-                Outcome::Done
+                Outcome::Refused
             }
         }
         Err(err) => {
@@ -269,8 +275,23 @@ async fn settle(
             .await
             .map(|_| ())
     };
+    let label = match &outcome {
+        Outcome::Sent => "sent",
+        Outcome::Online => "online",
+        Outcome::Stale => "stale",
+        Outcome::Refused => "refused",
+        Outcome::Gone => "gone",
+        Outcome::Retry { .. } if delivery.attempts + 1 >= app.config.push.max_attempts => {
+            "given_up"
+        }
+        Outcome::Retry { .. } => "retried",
+    };
+    app.metrics
+        .pushes
+        .get_or_create(&vec![("outcome", label.to_string())])
+        .inc();
     match outcome {
-        Outcome::Done => delete().await?,
+        Outcome::Sent | Outcome::Online | Outcome::Stale | Outcome::Refused => delete().await?,
         Outcome::Gone => {
             push_subscription::Entity::delete_by_id(delivery.subscription_id)
                 .exec(&app.db)
