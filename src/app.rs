@@ -119,9 +119,10 @@ impl AppState {
 
 /// The server's periodic work: typing expiry (every second), playback auto-advance, presence
 /// heartbeats and rate-limiter pruning, the sweep that frees voice seats after the grace
-/// period, and the Web Push worker (beside the sweeps in the same task, so a slow push service
-/// delays none of them). Owned by the `Application`: stopped when it stops serving, before the pool closes (a
-/// task left running would work on a closed pool), and aborted if the owner is dropped.
+/// period, and the Web Push worker (polled beside the sweeps in the same task, so a slow push
+/// service delays none of them). Owned by the `Application`: stopped when it stops serving,
+/// before the pool closes (a task left running would work on a closed pool), and aborted if the
+/// owner is dropped.
 struct BackgroundTasks(tokio::task::JoinHandle<()>);
 
 impl BackgroundTasks {
