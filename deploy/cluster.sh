@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Two goftgu instances behind nginx on this machine, as a deployment would run them: one fresh
 # PostgreSQL database, the local Redis (a key prefix of their own), an S3-compatible store (moto's
-# server, a bucket made here), one JWT_SECRET, and nginx (Debian's package) with its own prefix
-# and config under the run directory (nothing of the system's nginx is touched).
+# server, a bucket made here), one JWT_SECRET and VAPID key, and nginx (Debian's package) with its
+# own prefix and config under the run directory (nothing of the system's nginx is touched).
 #
 #   bash deploy/cluster.sh up      start everything, wait until both instances are ready and
 #                                  nginx answers; prints the address to use
@@ -162,6 +162,7 @@ DATABASE_URL=$PG/$DB
 REDIS_URL=$REDIS
 GOFTGU_REDIS_PREFIX=$prefix
 JWT_SECRET=$(openssl rand -hex 32)
+GOFTGU_VAPID_PRIVATE_KEY=$(openssl rand 32 | base64 | tr '+/' '-_' | tr -d '=')
 GOFTGU_S3_BUCKET=$BUCKET
 GOFTGU_S3_ENDPOINT=$(cat "$RUN/s3.endpoint")
 GOFTGU_S3_REGION=us-east-1

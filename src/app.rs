@@ -12,7 +12,7 @@ use crate::{
     auth,
     config::Config,
     db,
-    domain::{messages::group_commit::SendQueue, playback, polls, presence, typing, voice},
+    domain::{messages::group_commit::SendQueue, playback, polls, presence, push, typing, voice},
     drain::Drain,
     events::{self, Bus},
     graphql, http,
@@ -34,6 +34,17 @@ impl AppState {
             tracing::warn!(
                 "JWT_SECRET is not set: tokens are signed with this instance's generated secret; \
                  set JWT_SECRET to the same value on every instance that shares the database"
+            );
+        }
+        let vapid = Arc::new(auth::vapid::VapidKey::load_or_generate(
+            config.push.vapid_private_key.as_deref(),
+            &config.data_dir,
+        )?);
+        if config.push.vapid_private_key.is_none() && !config.is_sqlite() {
+            tracing::warn!(
+                "GOFTGU_VAPID_PRIVATE_KEY is not set: pushes are signed with this instance's \
+                 generated key; set it to the same value on every instance that shares the \
+                 database (browsers subscribe with its public key)"
             );
         }
         let voice = &config.voice;
@@ -86,6 +97,7 @@ impl AppState {
                 &secret,
                 config.token_ttl_seconds,
             )),
+            vapid,
             config: Arc::new(config),
             dummy_password_hash,
             sql_statements,
@@ -105,10 +117,12 @@ impl AppState {
     }
 }
 
-/// The server's periodic work: typing expiry (every second), closing due polls, playback auto-advance, presence
-/// heartbeats and rate-limiter pruning, and the sweep that frees voice seats after the grace
-/// period. Owned by the `Application`: stopped when it stops serving, before the pool closes (a
-/// task left running would work on a closed pool), and aborted if the owner is dropped.
+/// The server's periodic work: typing expiry (every second), closing due polls, playback
+/// auto-advance, presence heartbeats and rate-limiter pruning, the sweep that frees voice seats
+/// after the grace period, and the Web Push worker (polled beside the sweeps in the same task, so
+/// a slow push service delays none of them). Owned by the `Application`: stopped when it stops
+/// serving, before the pool closes (a task left running would work on a closed pool), and
+/// aborted if the owner is dropped.
 struct BackgroundTasks(tokio::task::JoinHandle<()>);
 
 impl BackgroundTasks {
@@ -126,18 +140,21 @@ impl BackgroundTasks {
             poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut voice_tick = tokio::time::interval(voice::grace::sweep_every(&app));
             voice_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = typing_tick.tick() => typing::expire(&app).await,
-                    _ = poll_tick.tick() => polls::close_due(&app).await,
-                    _ = playback_tick.tick() => playback::sweep(&app).await,
-                    _ = heartbeat_tick.tick() => {
-                        presence::heartbeat(&app).await;
-                        app.limits.retain_recent();
+            let sweeps = async {
+                loop {
+                    tokio::select! {
+                        _ = typing_tick.tick() => typing::expire(&app).await,
+                        _ = poll_tick.tick() => polls::close_due(&app).await,
+                        _ = playback_tick.tick() => playback::sweep(&app).await,
+                        _ = heartbeat_tick.tick() => {
+                            presence::heartbeat(&app).await;
+                            app.limits.retain_recent();
+                        }
+                        _ = voice_tick.tick() => voice::grace::sweep(&app).await,
                     }
-                    _ = voice_tick.tick() => voice::grace::sweep(&app).await,
                 }
-            }
+            };
+            tokio::join!(sweeps, push::worker::run(&app));
         }))
     }
 

@@ -154,6 +154,10 @@ pub struct Config {
     #[command(flatten)]
     pub s3: ObjectStorage,
 
+    /// Web Push: the VAPID key and contact, which endpoints are accepted, retries.
+    #[command(flatten)]
+    pub push: Push,
+
     /// Reverse proxies whose `X-Forwarded-For` is believed (IPs or CIDRs, comma-separated);
     /// default: none, the socket's peer is the client.
     #[arg(long, env = "GOFTGU_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
@@ -414,6 +418,93 @@ impl fmt::Debug for Voice {
     }
 }
 
+/// Web Push (RFC 8030, VAPID RFC 8292, payloads encrypted per RFC 8291): notifications of users
+/// with no live socket go to their browsers' push services.
+#[derive(clap::Args, Clone)]
+pub struct Push {
+    /// The VAPID private key: the P-256 scalar, 32 bytes base64url (as `web-push
+    /// generate-vapid-keys` prints it); default: generated once and kept in
+    /// `<data-dir>/vapid_private_key`. Give every instance that shares the database the same key:
+    /// browsers subscribed with its public key (`vapidPublicKey`).
+    #[arg(
+        long = "vapid-private-key",
+        env = "GOFTGU_VAPID_PRIVATE_KEY",
+        hide_env_values = true
+    )]
+    pub vapid_private_key: Option<String>,
+    /// Who push services may contact about this server's pushes (`mailto:` or `https:`), the
+    /// VAPID `sub` claim.
+    #[arg(
+        long = "vapid-subject",
+        env = "GOFTGU_VAPID_SUBJECT",
+        default_value = "mailto:admin@localhost"
+    )]
+    pub vapid_subject: String,
+    /// Hosts (names or IP addresses, comma-separated) a push endpoint may name over plain
+    /// `http://` and at a loopback or private address; default: none, an endpoint must be
+    /// `https://` at a public address (the server POSTs to URLs its users give it). For tests and
+    /// a push service on the local network.
+    #[arg(
+        long = "push-allow-http-hosts",
+        env = "GOFTGU_PUSH_ALLOW_HTTP_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allow_http_hosts: Vec<String>,
+    /// Most push subscriptions (browsers) per user; registering one more drops the oldest.
+    #[arg(
+        long = "push-max-subscriptions",
+        env = "GOFTGU_PUSH_MAX_SUBSCRIPTIONS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub max_subscriptions: u64,
+    /// Attempts to deliver one push when the push service fails (5xx, 429, no answer) before it
+    /// is given up.
+    #[arg(
+        long = "push-max-attempts",
+        env = "GOFTGU_PUSH_MAX_ATTEMPTS",
+        default_value_t = 6,
+        value_parser = clap::value_parser!(i32).range(1..)
+    )]
+    pub max_attempts: i32,
+    /// Wait before the first retry, in ms; it doubles with every failed attempt (at most an hour).
+    #[arg(
+        long = "push-retry-base-ms",
+        env = "GOFTGU_PUSH_RETRY_BASE_MS",
+        default_value_t = 10_000
+    )]
+    pub retry_base_ms: u64,
+    /// How often each instance looks for pushes that are due (ms).
+    #[arg(
+        long = "push-tick-ms",
+        env = "GOFTGU_PUSH_TICK_MS",
+        default_value_t = 1000
+    )]
+    pub tick_ms: u64,
+}
+
+impl fmt::Debug for Push {
+    /// The VAPID private key is redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Push")
+            .field(
+                "vapid_private_key",
+                &if self.vapid_private_key.is_some() {
+                    "<given>"
+                } else {
+                    "<generated file>"
+                },
+            )
+            .field("vapid_subject", &self.vapid_subject)
+            .field("allow_http_hosts", &self.allow_http_hosts)
+            .field("max_subscriptions", &self.max_subscriptions)
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_base_ms", &self.retry_base_ms)
+            .field("tick_ms", &self.tick_ms)
+            .finish()
+    }
+}
+
 /// Files on S3-compatible object storage (AWS S3, MinIO, Ceph RGW, Garage, …): every instance
 /// reads and writes the same bucket, so a file uploaded through one downloads through any.
 #[derive(clap::Args, Clone)]
@@ -600,6 +691,7 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("voice", &self.voice)
             .field("s3", &self.s3)
+            .field("push", &self.push)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("max_music_bytes", &self.max_music_bytes)

@@ -58,6 +58,8 @@ pub struct Metrics {
     pub send_batches: Counter,
     /// Sends written by those transactions.
     pub batched_sends: Counter,
+    /// Web Push deliveries by `outcome`.
+    pub pushes: Family<FieldLabels, Counter>,
     /// Mirrors, set when scraped.
     sockets: Gauge<i64, AtomicI64>,
     pool_size: Gauge<i64, AtomicI64>,
@@ -165,6 +167,14 @@ impl Default for Metrics {
             "Sends written by those transactions (divided by send_batches: the mean batch size)",
             batched_sends.clone(),
         );
+        let pushes = Family::<FieldLabels, Counter>::default();
+        registry.register(
+            "web_pushes",
+            "Web Push deliveries by outcome: sent, online (not pushed: a live socket), stale \
+             (the subscription went or changed hands), refused (a 4xx), gone (404 or 410, or an \
+             endpoint no longer accepted: the subscription removed), retried (429, 5xx, no answer), given_up (the last attempt)",
+            pushes.clone(),
+        );
         let sockets = Gauge::default();
         registry.register(
             "websockets",
@@ -246,6 +256,7 @@ impl Default for Metrics {
             sql_seconds,
             send_batches,
             batched_sends,
+            pushes,
             sockets,
             pool_size,
             pool_idle,

@@ -28,6 +28,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Token signing and verification.
     pub keys: Arc<auth::token::TokenKeys>,
+    /// The VAPID key pair that signs Web Push requests.
+    pub vapid: Arc<auth::vapid::VapidKey>,
     /// A hash of a random password, verified against when a login names no account.
     pub dummy_password_hash: Arc<str>,
     /// SQL statements run since start (tests and benchmarks read it to catch N+1 queries).

@@ -13,6 +13,7 @@ mod m20261205_000009_create_refresh_token;
 mod m20261205_000010_create_friends_and_blocks;
 mod m20261205_000011_create_notification;
 mod m20261205_000012_create_mentions;
+mod m20261205_000013_create_push;
 mod m20261205_000014_create_pins_and_saved;
 mod m20261205_000015_create_polls;
 mod m20261205_000016_message_search;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000010_create_friends_and_blocks::Migration),
             Box::new(m20261205_000011_create_notification::Migration),
             Box::new(m20261205_000012_create_mentions::Migration),
+            Box::new(m20261205_000013_create_push::Migration),
             Box::new(m20261205_000014_create_pins_and_saved::Migration),
             Box::new(m20261205_000015_create_polls::Migration),
             Box::new(m20261205_000016_message_search::Migration),

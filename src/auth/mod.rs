@@ -5,6 +5,7 @@ pub mod password;
 pub mod refresh;
 pub mod secret;
 pub mod token;
+pub mod vapid;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

@@ -34,7 +34,7 @@ pub fn load_or_generate(configured: Option<&str>, data_dir: &Path) -> std::io::R
 }
 
 /// Writes a file readable only by its owner.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(super) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

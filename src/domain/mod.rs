@@ -25,6 +25,7 @@ pub mod playback;
 pub mod polls;
 pub mod presence;
 pub mod privacy;
+pub mod push;
 pub mod reactions;
 pub mod reads;
 pub mod rooms;

@@ -1,7 +1,8 @@
 //! Notifications, stored per user: a friend request and its acceptance, being added to a group,
 //! a room invite, a mention, a reply. Each is written in the same transaction as what caused it and announced on
 //! the user's topic (`NotificationCreated` in `myEvents`) once that commits. Nobody is notified
-//! of their own doing, nor of anything done by someone they blocked.
+//! of their own doing, nor of anything done by someone they blocked. Each is also enqueued for
+//! the user's browsers (`push`), in the same write.
 use chrono::Utc;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -9,7 +10,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Outbox, Viewer, access};
+use super::{Outbox, Viewer, access, push};
 use crate::{
     entity::notification::{self, NotificationKind},
     error::{AppError, AppResult},
@@ -78,6 +79,7 @@ pub(super) async fn store(
         .exec_without_returning(db)
         .await?;
     }
+    push::enqueue(db, &stored).await?;
     for notification in stored {
         outbox.record(
             Topic::User(notification.user_id),

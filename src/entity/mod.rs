@@ -12,6 +12,8 @@ pub mod message_mention;
 pub mod notification;
 pub mod pinned_message;
 pub mod poll;
+pub mod push_delivery;
+pub mod push_subscription;
 pub mod reaction;
 pub mod refresh_token;
 pub mod room_playback;

@@ -19,6 +19,7 @@ pub mod partial;
 mod people;
 mod playback;
 mod polls;
+mod push;
 mod search;
 mod system;
 pub mod types;
@@ -40,6 +41,7 @@ pub struct QueryRoot(
     users::UserQuery,
     people::PeopleQuery,
     notifications::NotificationQuery,
+    push::PushQuery,
     chats::ChatQuery,
     messages::MessageQuery,
     kept::KeptQuery,
@@ -57,6 +59,7 @@ pub struct MutationRoot(
     accounts::AccountMutation,
     people::PeopleMutation,
     notifications::NotificationMutation,
+    push::PushMutation,
     chats::ChatMutation,
     messages::MessageMutation,
     kept::KeptMutation,

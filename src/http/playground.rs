@@ -112,6 +112,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../playground/23-notifications.graphql"),
     ),
     (
+        "24-push.graphql",
+        include_str!("../../playground/24-push.graphql"),
+    ),
+    (
         "25-pins-saved-and-polls.graphql",
         include_str!("../../playground/25-pins-saved-and-polls.graphql"),
     ),

@@ -39,6 +39,7 @@ mod polls;
 mod privacy;
 mod public_graphql;
 mod public_transport;
+mod push;
 mod rate_limits;
 mod read_state;
 mod refresh_tokens;

@@ -9,12 +9,13 @@ use crate::helpers::{TestApp, TestUser, spawn_app_with};
 
 const LIST: &str = "{ chats(first: 50) { nodes { id title kind members { nodes { user { username displayName } role } } lastMessage { content sender { username } } unreadCount memberCount myRole archived } } }";
 
-/// Background sweeps far apart (playback auto-advance, voice seats), so none of their statements
-/// land inside a request's count.
+/// Background sweeps far apart (playback auto-advance, voice seats, the Web Push worker), so none
+/// of their statements land inside a request's count.
 pub(crate) fn quiet_background(config: &mut goftgu::config::Config) {
     config.playback_tick_ms = 3_600_000;
     config.poll_tick_ms = 3_600_000;
     config.voice.grace_seconds = 3_600;
+    config.push.tick_ms = 3_600_000;
 }
 
 /// The statement counter once nothing has run for a moment (nothing left over from the last
