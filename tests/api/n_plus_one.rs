@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::fixtures::{create_group, open_direct, send};
 use crate::helpers::{TestApp, TestUser, spawn_app_with};
 
-const LIST: &str = "{ chats(first: 50) { nodes { id title kind members { nodes { user { username displayName } role } } lastMessage { content sender { username } } unreadCount memberCount myRole archived } } }";
+const LIST: &str = "{ chats(first: 50) { nodes { id title kind members { nodes { user { username displayName } role } } lastMessage { content sender { username } } unreadCount unreadMentionCount memberCount myRole archived } } }";
 
 /// Background sweeps far apart (playback auto-advance, voice seats, the Web Push worker), so none
 /// of their statements land inside a request's count.
@@ -61,14 +61,15 @@ async fn statements_for_list(app: &TestApp, me: &TestUser, expected: usize) -> u
             "{node}"
         );
         assert!(node["unreadCount"].as_i64().unwrap() >= 1, "{node}");
+        assert_eq!(node["unreadMentionCount"], 1, "{node}");
         assert_eq!(node["archived"], false);
     }
     after - before
 }
 
 /// Adds chats `range` for `me`: every third a direct chat with a new user, the others groups
-/// with one or two of `friends`; in each, a friend writes, I answer, the friend writes again
-/// (so every chat has at least one unread message).
+/// with one or two of `friends`; in each, a friend writes, I answer, the friend writes again and
+/// mentions me (so every chat has at least one unread message, one of them a mention).
 async fn add_chats(
     app: &TestApp,
     me: &TestUser,
@@ -95,7 +96,8 @@ async fn add_chats(
         };
         send(app, &writer.token, &chat, &format!("hello {i}")).await;
         send(app, &me.token, &chat, &format!("answer {i}")).await;
-        send(app, &writer.token, &chat, &format!("unread {i}")).await;
+        let mention = format!("unread {i} @{}", me.username);
+        send(app, &writer.token, &chat, &mention).await;
     }
 }
 
@@ -215,6 +217,15 @@ async fn the_bench_chat_list_costs_at_most_six_statements_for_5_and_50_chats() {
         fifty <= CHAT_LIST_BUDGET,
         "the chat list took {fifty} statements (budget {CHAT_LIST_BUDGET})"
     );
+
+    // Unread mentions are counted in the unread counts' statement.
+    let mentions = BENCH_CHAT_LIST.replacen("unreadCount", "unreadCount unreadMentionCount", 1);
+    let (with_mentions, data) = statements_for(&app, &me, &mentions, json!({})).await;
+    assert_eq!(
+        with_mentions, fifty,
+        "unreadMentionCount costs no statement of its own"
+    );
+    assert_eq!(data["chats"]["nodes"][0]["unreadMentionCount"], 1);
 
     // totalCount costs exactly one statement, and only when selected.
     let without = BENCH_CHAT_LIST.replacen("totalCount ", "", 1);
