@@ -725,3 +725,31 @@ async fn racing_claims_never_take_the_same_push_twice() {
     assert_eq!(distinct.len(), claimed.len(), "a push claimed twice");
     assert_eq!(claimed.len(), 160, "every push claimed");
 }
+
+#[tokio::test]
+async fn a_mention_is_pushed_with_its_message_but_never_to_someone_who_blocked_the_sender() {
+    let (app, _dir) = spawn(3).await;
+    let mut service = PushService::start().await;
+    let ana = app.register("ana").await;
+    let ben = app.register("ben").await;
+    let cyd = app.register("cyd").await;
+    let group = crate::fixtures::create_group(&app, &ana.token, "club", &["ben", "cyd"]).await;
+    subscribe(&app, &service, &ben, "ben", &[]).await;
+    subscribe(&app, &service, &cyd, "cyd", &[]).await;
+    app.gql_ok(
+        Some(&ben.token),
+        "mutation($id: ID!) { blockUser(userId: $id) }",
+        json!({ "id": ana.id }),
+    )
+    .await;
+
+    let message = crate::fixtures::send(&app, &ana.token, &group, "@ben @cyd lunch?").await;
+    settled(&app).await;
+    let pushed = service.next().await;
+    assert_eq!(pushed.name, "cyd", "ben blocked ana: only cyd is pushed");
+    let payload = pushed.payload.unwrap();
+    assert_eq!(payload["kind"], "MENTION", "{payload}");
+    assert_eq!(payload["messageId"], message.as_str(), "{payload}");
+    assert_eq!(payload["chatId"], group.as_str(), "{payload}");
+    assert_eq!(service.count("ben"), 0, "ben blocked ana");
+}
