@@ -158,6 +158,10 @@ pub struct Config {
     #[command(flatten)]
     pub push: Push,
 
+    /// Link previews: whether they are fetched, from where, how much and for how long.
+    #[command(flatten)]
+    pub previews: Previews,
+
     /// Reverse proxies whose `X-Forwarded-For` is believed (IPs or CIDRs, comma-separated);
     /// default: none, the socket's peer is the client.
     #[arg(long, env = "GOFTGU_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
@@ -416,6 +420,51 @@ impl fmt::Debug for Voice {
             .field("turn_ttl_seconds", &self.turn_ttl_seconds)
             .finish()
     }
+}
+
+/// Link previews: the first http(s) link of a message is fetched (title, description, image,
+/// site name) by a background task after it is sent. The server fetches URLs its users write, so
+/// only public addresses are reached (after DNS resolution and on every redirect) unless an
+/// address and port is allowed here.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Previews {
+    /// Whether link previews are fetched at all.
+    #[arg(
+        long = "link-previews",
+        env = "GOFTGU_LINK_PREVIEWS",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub enabled: bool,
+    /// `host:port` pairs (names or IP addresses, comma-separated) fetched even at a loopback or
+    /// private address; default none (tests, an intranet).
+    #[arg(
+        long = "link-preview-allow",
+        env = "GOFTGU_LINK_PREVIEW_ALLOW",
+        value_delimiter = ','
+    )]
+    pub allow: Vec<String>,
+    /// Hosts never fetched (comma-separated; `example.com` also covers its subdomains).
+    #[arg(
+        long = "link-preview-deny",
+        env = "GOFTGU_LINK_PREVIEW_DENY",
+        value_delimiter = ','
+    )]
+    pub deny: Vec<String>,
+    /// Most bytes of a page read; the rest is cut off.
+    #[arg(
+        long = "link-preview-max-bytes",
+        env = "GOFTGU_LINK_PREVIEW_MAX_BYTES",
+        default_value_t = 512 * 1024
+    )]
+    pub max_bytes: usize,
+    /// Longest a fetch takes, redirects included (ms).
+    #[arg(
+        long = "link-preview-timeout-ms",
+        env = "GOFTGU_LINK_PREVIEW_TIMEOUT_MS",
+        default_value_t = 5_000
+    )]
+    pub timeout_ms: u64,
 }
 
 /// Web Push (RFC 8030, VAPID RFC 8292, payloads encrypted per RFC 8291): notifications of users

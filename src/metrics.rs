@@ -60,6 +60,8 @@ pub struct Metrics {
     pub batched_sends: Counter,
     /// Web Push deliveries by `outcome`.
     pub pushes: Family<FieldLabels, Counter>,
+    /// Link preview fetches by `outcome`.
+    pub previews: Family<FieldLabels, Counter>,
     /// Mirrors, set when scraped.
     sockets: Gauge<i64, AtomicI64>,
     pool_size: Gauge<i64, AtomicI64>,
@@ -175,6 +177,14 @@ impl Default for Metrics {
              endpoint no longer accepted: the subscription removed), retried (429, 5xx, no answer), given_up (the last attempt)",
             pushes.clone(),
         );
+        let previews = Family::<FieldLabels, Counter>::default();
+        registry.register(
+            "link_previews",
+            "Link preview fetches by outcome: ready (stored), cached (a recent fetch reused), \
+             refused (an address or host not allowed), failed (no answer in time, not HTML, \
+             an error, or nothing to show)",
+            previews.clone(),
+        );
         let sockets = Gauge::default();
         registry.register(
             "websockets",
@@ -257,6 +267,7 @@ impl Default for Metrics {
             send_batches,
             batched_sends,
             pushes,
+            previews,
             sockets,
             pool_size,
             pool_idle,

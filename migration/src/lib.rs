@@ -17,6 +17,7 @@ mod m20261205_000013_create_push;
 mod m20261205_000014_create_pins_and_saved;
 mod m20261205_000015_create_polls;
 mod m20261205_000016_message_search;
+mod m20261205_000017_create_link_previews;
 
 /// Names of the unique constraints the migrations create, as PostgreSQL reports them when a
 /// write violates one (it names a column's `UNIQUE` `<table>_<column>_key`; SQLite names
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000014_create_pins_and_saved::Migration),
             Box::new(m20261205_000015_create_polls::Migration),
             Box::new(m20261205_000016_message_search::Migration),
+            Box::new(m20261205_000017_create_link_previews::Migration),
         ]
     }
 }

@@ -24,6 +24,7 @@ pub mod pins;
 pub mod playback;
 pub mod polls;
 pub mod presence;
+pub mod previews;
 pub mod privacy;
 pub mod push;
 pub mod reactions;

@@ -7,6 +7,7 @@ pub mod chat_invite;
 pub mod chat_member;
 pub mod file;
 pub mod friendship;
+pub mod link_preview;
 pub mod message;
 pub mod message_mention;
 pub mod notification;

@@ -79,6 +79,11 @@ pub enum Event {
         message: message::Model,
         by: Uuid,
     },
+    /// A message's link preview was fetched.
+    LinkPreviewReady {
+        chat_id: Uuid,
+        message_id: Uuid,
+    },
     /// A poll's votes changed, or it closed.
     PollUpdated {
         chat_id: Uuid,

@@ -286,6 +286,9 @@ const SAME_FOR_EVERYONE: &[&str] = &[
     "voteCount",
     "voters",
     "totalVoters",
+    "linkPreview",
+    "imageUrl",
+    "siteName",
 ];
 
 /// Fields of a `presence` update that are the same for every watcher the update reaches: each

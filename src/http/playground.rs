@@ -116,8 +116,16 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../../playground/24-push.graphql"),
     ),
     (
-        "25-pins-saved-and-polls.graphql",
-        include_str!("../../playground/25-pins-saved-and-polls.graphql"),
+        "25-pins-and-saved.graphql",
+        include_str!("../../playground/25-pins-and-saved.graphql"),
+    ),
+    (
+        "26-polls-and-previews.graphql",
+        include_str!("../../playground/26-polls-and-previews.graphql"),
+    ),
+    (
+        "27-link-previews.graphql",
+        include_str!("../../playground/27-link-previews.graphql"),
     ),
 ];
 

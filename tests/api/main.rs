@@ -36,6 +36,7 @@ mod people;
 mod playback;
 mod playground_assets;
 mod polls;
+mod previews;
 mod privacy;
 mod public_graphql;
 mod public_transport;

@@ -45,9 +45,17 @@ pub struct Outgoing {
 /// Most attachments on one message.
 pub const ATTACHMENTS_MAX: usize = 10;
 
-/// Sends a text message to a chat, or to a user (opening the direct chat on first use).
+/// Sends a text message to a chat, or to a user (opening the direct chat on first use). A link
+/// in it gets its preview in the background.
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id, chat))]
 pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult<message::Model> {
+    let message = write_sent(app, viewer, input).await?;
+    super::previews::after_send(app, &message);
+    Ok(message)
+}
+
+/// `send`'s checks and write.
+async fn write_sent(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult<message::Model> {
     app.limits.per_user(Action::Send, viewer, 1).await?;
     let chat_id = match (input.chat_id, input.recipient_id) {
         (Some(chat_id), None) => chat_id,

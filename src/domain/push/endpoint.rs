@@ -72,7 +72,7 @@ fn allowed(list: &[String], host: &str) -> bool {
 }
 
 /// Names that always mean this machine.
-fn is_local_name(host: &str) -> bool {
+pub fn is_local_name(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     host == "localhost" || host.ends_with(".localhost")
 }
@@ -117,6 +117,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || ip.to_ipv4().is_some()) // IPv4-compatible (deprecated)
 }
 
+/// Why a host name was not resolved (its addresses are all private, loopback, …).
+pub const NO_PUBLIC_ADDRESS: &str = "the host has no public address";
+
 /// The push client's resolver: a host name resolves only to its public addresses (the exempt
 /// hosts to all of theirs); a name with none fails like an unknown one.
 pub struct PublicOnly {
@@ -127,6 +130,13 @@ impl PublicOnly {
     pub fn new(config: &Push) -> Self {
         Self {
             exempt: config.allow_http_hosts.clone().into(),
+        }
+    }
+
+    /// No host exempt (link previews decide their exceptions per address and port).
+    pub fn strict() -> Self {
+        Self {
+            exempt: Arc::from([]),
         }
     }
 }
@@ -141,7 +151,7 @@ impl Resolve for PublicOnly {
                 .filter(|addr| exempt || is_public(addr.ip()))
                 .collect();
             if found.is_empty() {
-                return Err("the push endpoint's host has no public address".into());
+                return Err(NO_PUBLIC_ADDRESS.into());
             }
             Ok(Box::new(found.into_iter()) as Addrs)
         })

@@ -112,9 +112,11 @@ key!(/// The seats in a room's voice, in the order they were taken.
 mod attention;
 mod kept;
 mod polls;
+mod previews;
 pub use attention::{FriendOf, MentionsOf, ReachesAll};
 pub use kept::{PinnedNow, PinsOf, SavedBy};
 pub use polls::{OptionsOf, PollOf, VotesOf};
+pub use previews::PreviewOf;
 
 /// One user's membership in one chat.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use super::{
     Chat, Message, Playback, QueueEntry, User,
     chat::load_chat,
     cursor,
-    pin_events::{MessagePinned, MessageUnpinned},
+    pin_events::{LinkPreviewReady, MessagePinned, MessageUnpinned},
     poll::PollUpdated,
     voice::VoiceParticipant,
 };
@@ -34,6 +34,7 @@ pub enum ChatEvent {
     MessagePinned(MessagePinned),
     MessageUnpinned(MessageUnpinned),
     PollUpdated(PollUpdated),
+    LinkPreviewReady(LinkPreviewReady),
     ReadStatusChanged(ReadStatusChanged),
     TypingChanged(TypingChanged),
     MemberJoined(MemberJoined),
@@ -81,6 +82,14 @@ impl ChatEvent {
                 message: Message(message, source.clone()),
                 by,
                 source,
+            }),
+            Event::LinkPreviewReady {
+                chat_id,
+                message_id,
+            } => Self::LinkPreviewReady(LinkPreviewReady {
+                chat_id,
+                message_id,
+                source: source.clone(),
             }),
             Event::PollUpdated { chat_id, poll_id } => Self::PollUpdated(PollUpdated {
                 chat_id,

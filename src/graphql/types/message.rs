@@ -11,7 +11,7 @@ use crate::{
         context::ContextExt,
         loaders::{
             AttachmentsOf, Loaders, MembersOf, Membership, MentionsOf, MessageId, PinnedNow,
-            PollOf, ReachesAll, ReactionsOn, SavedBy, Source, UserId,
+            PollOf, PreviewOf, ReachesAll, ReactionsOn, SavedBy, Source, UserId,
         },
     },
 };
@@ -148,6 +148,15 @@ impl Message {
         }
         let poll = self.1.loader(ctx).load_one(PollOf(self.0.id)).await?;
         Ok(poll.map(|p| Poll(p, self.1.clone())))
+    }
+
+    /// The preview of its first http(s) link, once fetched (`LinkPreviewReady` tells when).
+    async fn link_preview(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<LinkPreview>> {
+        if self.0.deleted_at.is_some() {
+            return Ok(None);
+        }
+        let preview = self.1.loader(ctx).load_one(PreviewOf(self.0.id)).await?;
+        Ok(preview.map(LinkPreview))
     }
 
     /// Whether it is pinned in its chat.
@@ -308,4 +317,36 @@ async fn user(loader: &Loaders, id: Option<uuid::Uuid>) -> async_graphql::Result
         return Ok(None);
     };
     Ok(loader.load_one(UserId(id)).await?.map(User::new))
+}
+
+/// What a linked page says about itself.
+pub struct LinkPreview(crate::entity::link_preview::Model);
+
+/// The preview of a link: the page's Open Graph data, or its title and description.
+#[Object]
+impl LinkPreview {
+    /// The link as written in the message.
+    async fn url(&self) -> &str {
+        &self.0.url
+    }
+
+    /// The page's title.
+    async fn title(&self) -> Option<&str> {
+        self.0.title.as_deref()
+    }
+
+    /// The page's description.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+
+    /// The page's image (an absolute http(s) URL on the linked site's terms: load it from there).
+    async fn image_url(&self) -> Option<&str> {
+        self.0.image_url.as_deref()
+    }
+
+    /// The site's name.
+    async fn site_name(&self) -> Option<&str> {
+        self.0.site_name.as_deref()
+    }
 }

@@ -1,9 +1,13 @@
-//! The events of pinning: `MessagePinned` and `MessageUnpinned`, in `chatEvents` and `myEvents`.
+//! Events about one message besides its creation and edits: pinning (`MessagePinned`,
+//! `MessageUnpinned`) and its link preview (`LinkPreviewReady`), in `chatEvents` and `myEvents`.
 use async_graphql::{Context, ID, Object};
 use uuid::Uuid;
 
 use super::{Message, User, event::load_user};
-use crate::graphql::loaders::Source;
+use crate::{
+    error::AppError,
+    graphql::loaders::{MessageId, Source},
+};
 
 /// A message was pinned in its chat.
 pub struct MessagePinned {
@@ -50,5 +54,32 @@ impl MessageUnpinned {
     /// Who unpinned it.
     async fn unpinned_by(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         load_user(ctx, &self.source, self.by).await
+    }
+}
+
+/// A message's link preview is ready.
+pub struct LinkPreviewReady {
+    pub(super) chat_id: Uuid,
+    pub(super) message_id: Uuid,
+    pub(super) source: Source,
+}
+
+/// The preview of the first link of a message was fetched: show it (`message.linkPreview`).
+#[Object]
+impl LinkPreviewReady {
+    /// The chat.
+    async fn chat_id(&self) -> ID {
+        ID(self.chat_id.to_string())
+    }
+
+    /// The message, with its `linkPreview`.
+    async fn message(&self, ctx: &Context<'_>) -> async_graphql::Result<Message> {
+        let message = self
+            .source
+            .loader(ctx)
+            .load_one(MessageId(self.message_id))
+            .await?
+            .ok_or_else(|| AppError::NotFound("message not found".into()))?;
+        Ok(Message(message, self.source.clone()))
     }
 }
