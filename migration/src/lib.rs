@@ -18,6 +18,7 @@ mod m20261205_000014_create_pins_and_saved;
 mod m20261205_000015_create_polls;
 mod m20261205_000016_message_search;
 mod m20261205_000017_create_link_previews;
+mod m20261205_000018_create_threads;
 
 /// Names of the unique constraints the migrations create, as PostgreSQL reports them when a
 /// write violates one (it names a column's `UNIQUE` `<table>_<column>_key`; SQLite names
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000015_create_polls::Migration),
             Box::new(m20261205_000016_message_search::Migration),
             Box::new(m20261205_000017_create_link_previews::Migration),
+            Box::new(m20261205_000018_create_threads::Migration),
         ]
     }
 }

@@ -124,7 +124,10 @@ pub async fn list(
     paging: Paging,
     senders: bool,
 ) -> AppResult<MessagePage> {
-    let base = message::Entity::find().filter(message::Column::ChatId.eq(chat_id));
+    // The main timeline: replies in threads are read with their thread (`threads`).
+    let base = message::Entity::find()
+        .filter(message::Column::ChatId.eq(chat_id))
+        .filter(message::Column::ThreadRootId.is_null());
     let (page, size, newest_first) = match paging {
         Paging::Forward { after, first } => {
             let mut query = base;
@@ -243,10 +246,12 @@ pub async fn list(
     Ok(page)
 }
 
-/// How many messages a chat holds (soft-deleted ones included: they stay in history).
+/// How many messages a chat's main timeline holds (soft-deleted ones included: they stay in
+/// history; replies in threads are counted with their thread).
 pub async fn count(app: &AppState, chat_id: Uuid) -> AppResult<u64> {
     Ok(message::Entity::find()
         .filter(message::Column::ChatId.eq(chat_id))
+        .filter(message::Column::ThreadRootId.is_null())
         .count(&app.db)
         .await?)
 }

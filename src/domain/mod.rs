@@ -34,6 +34,7 @@ pub mod saved;
 pub mod search;
 pub mod session_cache;
 pub mod sessions;
+pub mod threads;
 pub mod typing;
 pub mod users;
 pub mod validate;

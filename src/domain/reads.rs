@@ -159,7 +159,9 @@ pub async fn unread_counts(
                 .eq(user_id)
                 .into_condition()
         });
+    // Replies in threads are counted per thread (`threads::unread`), not in the chat.
     let rows = from_others(user_id)
+        .filter(message::Column::ThreadRootId.is_null())
         .select_only()
         .column(message::Column::ChatId)
         .column_as(message::Column::Id.count(), "n")

@@ -55,6 +55,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub edited_at: Option<DateTimeUtc>,
     pub deleted_at: Option<DateTimeUtc>,
+    /// Set on a reply in a thread: the message that started it.
+    pub thread_root_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,6 +21,7 @@ pub mod room_playback;
 pub mod room_queue;
 pub mod saved_message;
 pub mod session;
+pub mod thread_follow;
 pub mod track;
 pub mod user;
 pub mod voice_participant;

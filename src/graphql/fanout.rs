@@ -289,6 +289,10 @@ const SAME_FOR_EVERYONE: &[&str] = &[
     "linkPreview",
     "imageUrl",
     "siteName",
+    "threadRootId",
+    "replyCount",
+    "lastReplyAt",
+    "lastRepliers",
 ];
 
 /// Fields of a `presence` update that are the same for every watcher the update reaches: each

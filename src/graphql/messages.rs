@@ -32,6 +32,9 @@ pub struct SendMessageInput {
     /// attachments `content` may be empty.
     #[graphql(default)]
     pub attachment_ids: Vec<ID>,
+    /// Reply in the thread of this message (of the same chat, not itself a thread reply): the
+    /// reply stays out of the chat's main timeline (`thread(rootId)` lists it).
+    pub thread_root_id: Option<ID>,
 }
 
 /// Message queries.
@@ -145,6 +148,11 @@ impl MessageMutation {
                 .iter()
                 .map(|id| parse_id("attachmentIds", id))
                 .collect::<Result<_, _>>()?,
+            thread_root_id: input
+                .thread_root_id
+                .as_ref()
+                .map(|id| parse_id("threadRootId", id))
+                .transpose()?,
         };
         Ok(Message::new(
             messages::send(ctx.app(), ctx.viewer()?, outgoing).await?,

@@ -22,6 +22,7 @@ mod polls;
 mod push;
 mod search;
 mod system;
+mod threads;
 pub mod types;
 mod users;
 mod voice;
@@ -46,6 +47,7 @@ pub struct QueryRoot(
     messages::MessageQuery,
     kept::KeptQuery,
     search::SearchQuery,
+    threads::ThreadQuery,
     live::LiveQuery,
     files::FileQuery,
     playback::PlaybackQuery,
@@ -64,6 +66,7 @@ pub struct MutationRoot(
     messages::MessageMutation,
     kept::KeptMutation,
     polls::PollMutation,
+    threads::ThreadMutation,
     live::LiveMutation,
     files::FileMutation,
     playback::PlaybackMutation,

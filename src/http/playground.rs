@@ -127,6 +127,10 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "27-link-previews.graphql",
         include_str!("../../playground/27-link-previews.graphql"),
     ),
+    (
+        "28-threads.graphql",
+        include_str!("../../playground/28-threads.graphql"),
+    ),
 ];
 
 const TEMPLATE: &str = include_str!("../../playground/index.html");

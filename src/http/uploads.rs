@@ -260,6 +260,7 @@ pub async fn file_message(
         content: caption,
         reply_to_id: None,
         attachment_ids: vec![stored.id],
+        thread_root_id: None,
     };
     match messages::send(&app, &viewer, outgoing).await {
         Ok(message) => {

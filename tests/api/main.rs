@@ -50,6 +50,7 @@ mod search;
 mod send_order;
 mod session_cache;
 mod startup;
+mod threads;
 mod tokens;
 mod upload_hygiene;
 mod uploads;

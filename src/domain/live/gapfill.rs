@@ -318,6 +318,7 @@ mod tests {
                 created_at: Utc::now(),
                 edited_at: None,
                 deleted_at: None,
+                thread_root_id: None,
             };
             messages.push(message.clone());
             message

@@ -249,6 +249,7 @@ fn row(job: &Job, seq: i64, created_at: DateTime<Utc>) -> message::Model {
         created_at,
         edited_at: None,
         deleted_at: None,
+        thread_root_id: draft.thread_root_id,
     }
 }
 

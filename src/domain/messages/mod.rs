@@ -40,6 +40,8 @@ pub struct Outgoing {
     pub reply_to_id: Option<Uuid>,
     /// Files uploaded by the sender and not attached anywhere yet.
     pub attachment_ids: Vec<Uuid>,
+    /// Reply in the thread of this message (of the same chat).
+    pub thread_root_id: Option<Uuid>,
 }
 
 /// Most attachments on one message.
@@ -99,6 +101,10 @@ async fn write_sent(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResu
             }
         }
     }
+    let thread = match input.thread_root_id {
+        Some(root) => Some(super::threads::root_for_reply(app, chat_id, root).await?),
+        None => None,
+    };
     let reach = if reply_author.is_some() || mentions::may_reach(content.as_deref()) {
         mentions::resolve(
             &app.db,
@@ -121,16 +127,22 @@ async fn write_sent(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResu
         reply_to_id: input.reply_to_id,
         forwarded_from_message_id: None,
         forwarded_from_sender_id: None,
+        thread_root_id: thread.as_ref().map(|root| root.id),
     };
     let file_ids: Vec<Uuid> = attachments.iter().map(|f| f.id).collect();
-    if let Some(reach) = reach {
-        // It names or answers someone: the message, its mentions and the notifications are
-        // written together.
+    if reach.is_some() || thread.is_some() {
+        // It names or answers someone, or replies in a thread: the message, its mentions, the
+        // notifications and the thread's followers are written together.
         return in_transaction(app, |txn, outbox| {
             Box::pin(async move {
                 let message = insert(txn, outbox, draft).await?;
                 attach(txn, &message, file_ids).await?;
-                mentions::record(txn, outbox, &message, reach).await?;
+                if let Some(reach) = reach {
+                    mentions::record(txn, outbox, &message, reach).await?;
+                }
+                if let Some(root) = thread {
+                    super::threads::replied(txn, &root, &message).await?;
+                }
                 Ok(message)
             })
         })
@@ -327,6 +339,7 @@ pub async fn forward(
             reply_to_id: None,
             forwarded_from_message_id: Some(source.forwarded_from_message_id.unwrap_or(source.id)),
             forwarded_from_sender_id: source.forwarded_from_sender_id.or(source.sender_id),
+            thread_root_id: None,
         })
         .collect();
     in_transaction(app, |txn, outbox| {
@@ -415,6 +428,7 @@ pub(super) async fn write<C: ConnectionTrait>(
         reply_to_id: None,
         forwarded_from_message_id: None,
         forwarded_from_sender_id: None,
+        thread_root_id: None,
     };
     insert(db, outbox, draft).await
 }
@@ -428,12 +442,13 @@ struct Draft {
     reply_to_id: Option<Uuid>,
     forwarded_from_message_id: Option<Uuid>,
     forwarded_from_sender_id: Option<Uuid>,
+    thread_root_id: Option<Uuid>,
 }
 
 /// Writes a message inside the caller's transaction: takes the chat's next sequence number
 /// (the UPDATE locks the chat row until commit, so numbers follow commit order), records it as
-/// the chat's last message, moves the sender's own markers past it, and records its
-/// `MessageCreated` event.
+/// the chat's last message, moves the sender's own markers past it (not for a reply in a
+/// thread), and records its `MessageCreated` event.
 async fn insert<C: ConnectionTrait>(
     db: &C,
     outbox: &mut Outbox<'_>,
@@ -478,10 +493,12 @@ async fn three_statements<C: ConnectionTrait>(
         created_at: Set(now),
         edited_at: Set(None),
         deleted_at: Set(None),
+        thread_root_id: Set(draft.thread_root_id),
     }
     .insert(db)
     .await?;
-    if let Some(sender) = draft.sender_id {
+    // A reply in a thread leaves the chat's markers alone: the main timeline is not read by it.
+    if let Some(sender) = draft.sender_id.filter(|_| draft.thread_root_id.is_none()) {
         chat_member::Entity::update_many()
             .col_expr(chat_member::Column::LastReadSeq, Expr::value(seq))
             .col_expr(chat_member::Column::LastDeliveredSeq, Expr::value(seq))

@@ -27,15 +27,16 @@ WITH bumped AS (
 ), inserted AS (
     INSERT INTO messages (id, chat_id, seq, sender_id, kind, content, reply_to_id,
                           forwarded_from_message_id, forwarded_from_sender_id, created_at,
-                          edited_at, deleted_at)
-    SELECT $1, $3, bumped.last_seq, $4, $5, $6, $7, $8, $9, bumped.last_activity_at, NULL, NULL
+                          edited_at, deleted_at, thread_root_id)
+    SELECT $1, $3, bumped.last_seq, $4, $5, $6, $7, $8, $9, bumped.last_activity_at, NULL, NULL,
+           $10
       FROM bumped
     RETURNING *
 ), marked AS (
     UPDATE chat_members
        SET last_read_seq = inserted.seq, last_delivered_seq = inserted.seq
       FROM inserted
-     WHERE chat_members.chat_id = $3 AND chat_members.user_id = $4
+     WHERE chat_members.chat_id = $3 AND chat_members.user_id = $4 AND $10::uuid IS NULL
 )
 SELECT * FROM inserted
 "#;
@@ -58,6 +59,7 @@ pub(super) async fn insert<C: ConnectionTrait>(
         draft.reply_to_id.into(),
         draft.forwarded_from_message_id.into(),
         draft.forwarded_from_sender_id.into(),
+        draft.thread_root_id.into(),
     ];
     message::Entity::find()
         .from_raw_sql(Statement::from_sql_and_values(

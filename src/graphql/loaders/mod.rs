@@ -113,10 +113,12 @@ mod attention;
 mod kept;
 mod polls;
 mod previews;
+mod threads;
 pub use attention::{FriendOf, MentionsOf, ReachesAll};
 pub use kept::{PinnedNow, PinsOf, SavedBy};
 pub use polls::{OptionsOf, PollOf, VotesOf};
 pub use previews::PreviewOf;
+pub use threads::{ThreadState, ThreadStateOf, ThreadStatsOf};
 
 /// One user's membership in one chat.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]

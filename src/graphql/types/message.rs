@@ -5,13 +5,13 @@ use chrono::{DateTime, Utc};
 
 use super::{Attachment, Chat, User, chat::load_chat, poll::Poll};
 use crate::{
-    domain::reads,
+    domain::{reads, threads},
     entity::message::{self, MessageKind},
     graphql::{
         context::ContextExt,
         loaders::{
             AttachmentsOf, Loaders, MembersOf, Membership, MentionsOf, MessageId, PinnedNow,
-            PollOf, PreviewOf, ReachesAll, ReactionsOn, SavedBy, Source, UserId,
+            PollOf, PreviewOf, ReachesAll, ReactionsOn, SavedBy, Source, ThreadStatsOf, UserId,
         },
     },
 };
@@ -57,6 +57,21 @@ impl Message {
     /// A message read in this request.
     pub fn new(model: message::Model) -> Self {
         Self(model, Source::default())
+    }
+}
+
+impl Message {
+    /// What this message shows of the thread it started (nothing for a reply in a thread).
+    async fn thread_stats(&self, ctx: &Context<'_>) -> async_graphql::Result<threads::Stats> {
+        if self.0.thread_root_id.is_some() {
+            return Ok(threads::Stats::default());
+        }
+        let stats = self
+            .1
+            .loader(ctx)
+            .load_one(ThreadStatsOf(self.0.id))
+            .await?;
+        Ok(stats.unwrap_or_default())
     }
 }
 
@@ -157,6 +172,35 @@ impl Message {
         }
         let preview = self.1.loader(ctx).load_one(PreviewOf(self.0.id)).await?;
         Ok(preview.map(LinkPreview))
+    }
+
+    /// For a reply in a thread: the message that started the thread.
+    async fn thread_root_id(&self) -> Option<ID> {
+        self.0.thread_root_id.map(|id| ID(id.to_string()))
+    }
+
+    /// Replies in the thread this message started (deleted ones not counted).
+    async fn reply_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        Ok(self.thread_stats(ctx).await?.replies)
+    }
+
+    /// When the latest reply in its thread was sent.
+    async fn last_reply_at(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        Ok(self.thread_stats(ctx).await?.last_reply_at)
+    }
+
+    /// The latest people to reply in its thread, most recent first (at most 3).
+    async fn last_repliers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
+        let ids = self.thread_stats(ctx).await?.repliers;
+        let loader = self.1.loader(ctx);
+        let users = loader.load_many(ids.iter().map(|&id| UserId(id))).await?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| users.get(&UserId(*id)).cloned().map(User::new))
+            .collect())
     }
 
     /// Whether it is pinned in its chat.
