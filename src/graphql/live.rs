@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{
     context::ContextExt,
     fanout::{Handoff, LiveItem, Replay},
-    loaders::UserId,
+    loaders::users_in_order,
     types::{ChatEvent, User, parse_id},
 };
 use crate::{
@@ -91,14 +91,7 @@ impl LiveSubscription {
             .map(|id| parse_id("userIds", id))
             .collect::<Result<Vec<_>, _>>()?;
         let changes = subscriber.presence(&ids);
-        let users = ctx
-            .loader()
-            .load_many(ids.iter().map(|id| UserId(*id)))
-            .await?;
-        let users: Vec<_> = ids
-            .iter()
-            .filter_map(|id| users.get(&UserId(*id)).cloned())
-            .collect();
+        let users = users_in_order(ctx.loader(), &ids).await?;
         let watch = privacy::Watch::of(&ctx.app().db, viewer.user_id, &users).await?;
         let online = ctx.app().presence.online(&ids).await;
         let current: Vec<PresenceUpdate> = users
@@ -208,15 +201,8 @@ impl LiveQuery {
         let viewer = ctx.viewer()?;
         let ids =
             presence::online_members(ctx.app(), viewer, parse_id("chatId", &chat_id)?).await?;
-        let users = ctx
-            .loader()
-            .load_many(ids.iter().map(|id| UserId(*id)))
-            .await?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| users.get(&UserId(*id)).cloned())
-            .map(User::new)
-            .collect())
+        let users = users_in_order(ctx.loader(), &ids).await?;
+        Ok(users.into_iter().map(User::new).collect())
     }
 }
 

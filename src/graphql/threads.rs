@@ -6,25 +6,40 @@ use chrono::{DateTime, Utc};
 
 use super::{
     context::ContextExt,
-    loaders::{ThreadStateOf, ThreadStatsOf, UserId},
+    loaders::{ThreadState, ThreadStateOf, users_in_order},
     types::{Message, Page, User, cursor, parse_id},
 };
 use crate::{domain::threads, entity::message};
 
-/// A thread as the caller sees it: its root, its replies' count, and whether they follow it.
-pub struct Thread(message::Model);
+/// A thread as the caller sees it: its root, its replies' figures (the root's own), and whether
+/// they follow it.
+pub struct Thread(Message);
+
+impl Thread {
+    fn of(root: message::Model) -> Self {
+        Self(Message::new(root))
+    }
+
+    async fn state(&self, ctx: &Context<'_>) -> async_graphql::Result<ThreadState> {
+        let key = ThreadStateOf {
+            user: ctx.viewer()?.user_id,
+            root: self.0.0.id,
+        };
+        Ok(ctx.loader().load_one(key).await?.unwrap_or_default())
+    }
+}
 
 /// A thread: the message that started it, its replies' figures, and my place in it.
 #[Object]
 impl Thread {
     /// The message that started the thread (its id is the thread's `rootId`).
     async fn root(&self) -> Message {
-        Message::new(self.0.clone())
+        Message::new(self.0.0.clone())
     }
 
     /// Replies, deleted ones not counted.
     async fn reply_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
-        Ok(self.stats(ctx).await?.replies)
+        Ok(self.0.thread_stats(ctx).await?.replies)
     }
 
     /// When the latest reply was sent.
@@ -32,20 +47,14 @@ impl Thread {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<DateTime<Utc>>> {
-        Ok(self.stats(ctx).await?.last_reply_at)
+        Ok(self.0.thread_stats(ctx).await?.last_reply_at)
     }
 
     /// The latest people to reply, most recent first (at most 3).
     async fn last_repliers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
-        let ids = self.stats(ctx).await?.repliers;
-        let users = ctx
-            .loader()
-            .load_many(ids.iter().map(|&id| UserId(id)))
-            .await?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| users.get(&UserId(*id)).cloned().map(User::new))
-            .collect())
+        let ids = self.0.thread_stats(ctx).await?.repliers;
+        let repliers = users_in_order(ctx.loader(), &ids).await?;
+        Ok(repliers.into_iter().map(User::new).collect())
     }
 
     /// Whether I follow it (its author and everyone who replied do, until they unfollow).
@@ -56,21 +65,6 @@ impl Thread {
     /// Replies from others I have not read (0 when I do not follow it).
     async fn unread_count(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
         Ok(self.state(ctx).await?.unread)
-    }
-}
-
-impl Thread {
-    async fn stats(&self, ctx: &Context<'_>) -> async_graphql::Result<threads::Stats> {
-        let stats = ctx.loader().load_one(ThreadStatsOf(self.0.id)).await?;
-        Ok(stats.unwrap_or_default())
-    }
-
-    async fn state(&self, ctx: &Context<'_>) -> async_graphql::Result<super::loaders::ThreadState> {
-        let key = ThreadStateOf {
-            user: ctx.viewer()?.user_id,
-            root: self.0.id,
-        };
-        Ok(ctx.loader().load_one(key).await?.unwrap_or_default())
     }
 }
 
@@ -116,7 +110,7 @@ impl ThreadQuery {
         let chat = parse_id("chatId", &chat_id)?;
         let first = u64::try_from(first).unwrap_or(0);
         let roots = threads::list(ctx.app(), ctx.viewer()?, chat, first).await?;
-        Ok(roots.into_iter().map(Thread).collect())
+        Ok(roots.into_iter().map(Thread::of).collect())
     }
 }
 
@@ -129,7 +123,7 @@ impl ThreadMutation {
     /// Follows a thread from now on (what is in it counts as read).
     async fn follow_thread(&self, ctx: &Context<'_>, root_id: ID) -> async_graphql::Result<Thread> {
         let root = parse_id("rootId", &root_id)?;
-        Ok(Thread(
+        Ok(Thread::of(
             threads::follow(ctx.app(), ctx.viewer()?, root).await?,
         ))
     }
@@ -147,7 +141,7 @@ impl ThreadMutation {
         root_id: ID,
     ) -> async_graphql::Result<Thread> {
         let root = parse_id("rootId", &root_id)?;
-        Ok(Thread(
+        Ok(Thread::of(
             threads::mark_read(ctx.app(), ctx.viewer()?, root).await?,
         ))
     }

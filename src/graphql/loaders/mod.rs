@@ -454,6 +454,15 @@ impl Loader<QueueOf> for Db {
     }
 }
 
+/// The users `ids`, in that order (ids of users that are gone are passed over), in one batch.
+pub async fn users_in_order(loader: &Loaders, ids: &[Uuid]) -> Result<Vec<user::Model>, AppError> {
+    let users = loader.load_many(ids.iter().map(|&id| UserId(id))).await?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| users.get(&UserId(*id)).cloned())
+        .collect())
+}
+
 /// All members of `chats`, oldest first, each with their user, in one statement (what
 /// `MembersOf` and `UserId` would read in two).
 pub async fn members_with_users(

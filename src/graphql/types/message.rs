@@ -12,6 +12,7 @@ use crate::{
         loaders::{
             AttachmentsOf, Loaders, MembersOf, Membership, MentionsOf, MessageId, PinnedNow,
             PollOf, PreviewOf, ReachesAll, ReactionsOn, SavedBy, Source, ThreadStatsOf, UserId,
+            users_in_order,
         },
     },
 };
@@ -62,7 +63,10 @@ impl Message {
 
 impl Message {
     /// What this message shows of the thread it started (nothing for a reply in a thread).
-    async fn thread_stats(&self, ctx: &Context<'_>) -> async_graphql::Result<threads::Stats> {
+    pub(crate) async fn thread_stats(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<threads::Stats> {
         if self.0.thread_root_id.is_some() {
             return Ok(threads::Stats::default());
         }
@@ -134,11 +138,7 @@ impl Message {
             .load_one(MentionsOf(self.0.id))
             .await?
             .unwrap_or_default();
-        let users = loader.load_many(ids.iter().map(|&id| UserId(id))).await?;
-        let mut named: Vec<_> = ids
-            .iter()
-            .filter_map(|id| users.get(&UserId(*id)).cloned())
-            .collect();
+        let mut named = users_in_order(loader, &ids).await?;
         named.sort_by(|a, b| a.username_key.cmp(&b.username_key));
         Ok(named.into_iter().map(User::new).collect())
     }
@@ -195,12 +195,8 @@ impl Message {
     /// The latest people to reply in its thread, most recent first (at most 3).
     async fn last_repliers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
         let ids = self.thread_stats(ctx).await?.repliers;
-        let loader = self.1.loader(ctx);
-        let users = loader.load_many(ids.iter().map(|&id| UserId(id))).await?;
-        Ok(ids
-            .iter()
-            .filter_map(|id| users.get(&UserId(*id)).cloned().map(User::new))
-            .collect())
+        let repliers = users_in_order(self.1.loader(ctx), &ids).await?;
+        Ok(repliers.into_iter().map(User::new).collect())
     }
 
     /// Whether it is pinned in its chat.

@@ -9,7 +9,7 @@ use crate::{
     error::AppError,
     graphql::{
         context::ContextExt,
-        loaders::{OptionsOf, PollOf, Source, UserId, VotesOf},
+        loaders::{OptionsOf, PollOf, Source, VotesOf, users_in_order},
     },
 };
 
@@ -127,15 +127,8 @@ impl PollOption {
         if self.anonymous {
             return Ok(Vec::new());
         }
-        let loader = self.source.loader(ctx);
-        let users = loader
-            .load_many(self.voters.iter().map(|&id| UserId(id)))
-            .await?;
-        Ok(self
-            .voters
-            .iter()
-            .filter_map(|id| users.get(&UserId(*id)).cloned().map(User::new))
-            .collect())
+        let voters = users_in_order(self.source.loader(ctx), &self.voters).await?;
+        Ok(voters.into_iter().map(User::new).collect())
     }
 }
 
