@@ -67,8 +67,9 @@ pub async fn set_level(
     change(app, viewer, chat_id, |m| m.notify_level = Set(level)).await
 }
 
-/// Applies `set` to the caller's membership of the chat (members only).
-async fn change(
+/// Applies `set` to the caller's own membership row of the chat (members only): their settings
+/// and their archive flag.
+pub(super) async fn change(
     app: &AppState,
     viewer: &Viewer,
     chat_id: Uuid,

@@ -224,13 +224,7 @@ pub async fn set_archived(
     chat_id: Uuid,
     archived: bool,
 ) -> AppResult<chat::Model> {
-    let access = chat_access(app, viewer, chat_id, Need::Member).await?;
-    if let Some(membership) = access.membership {
-        let mut model: chat_member::ActiveModel = membership.into();
-        model.archived = Set(archived);
-        model.update(&app.db).await?;
-    }
-    Ok(access.chat)
+    super::chat_settings::change(app, viewer, chat_id, |m| m.archived = Set(archived)).await
 }
 
 /// One chat the caller may read.
