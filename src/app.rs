@@ -91,7 +91,7 @@ impl AppState {
         let sends = sqlite_writes
             .clone()
             .map(|turn| SendQueue::start(db.clone(), bus.clone(), turn, metrics.clone()));
-        let state = Self {
+        let state = Self::of(crate::state::Handles {
             db,
             keys: Arc::new(auth::token::TokenKeys::new(
                 &secret,
@@ -112,7 +112,7 @@ impl AppState {
             sessions,
             sqlite_writes,
             sends,
-        };
+        });
         Ok(state)
     }
 }

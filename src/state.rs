@@ -19,9 +19,27 @@ use crate::{
     storage::Storage,
 };
 
-/// Everything a request may need; cheap to clone (all handles).
+/// Everything a request may need: one pointer, so a clone is one count (every request, socket
+/// and live feed holds one), and its handles are reached through it (`Deref`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Handles>);
+
+impl AppState {
+    pub fn of(handles: Handles) -> Self {
+        Self(Arc::new(handles))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+/// The handles themselves.
+pub struct Handles {
     /// The database pool.
     pub db: DatabaseConnection,
     /// The configuration the server started with.
@@ -58,7 +76,7 @@ pub struct AppState {
     pub sessions: Arc<crate::domain::session_cache::SessionCache>,
 }
 
-impl AppState {
+impl Handles {
     /// SQL statements run so far.
     pub fn sql_statement_count(&self) -> u64 {
         self.sql_statements.load(Ordering::Relaxed)

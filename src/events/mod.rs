@@ -240,6 +240,9 @@ pub struct Delivered {
     pub memo: OnceLock<Arc<dyn Any + Send + Sync>>,
     /// The event as each subscription shape renders it (`renders`), made once per shape.
     pub renders: renders::Renders,
+    /// The topic the hub delivered it on (unset for what a feed made up itself, such as a
+    /// message filled in from the database).
+    pub topic: OnceLock<Topic>,
 }
 
 impl Delivered {
@@ -248,6 +251,7 @@ impl Delivered {
             event,
             memo: OnceLock::new(),
             renders: renders::Renders::default(),
+            topic: OnceLock::new(),
         })
     }
 }
@@ -332,6 +336,11 @@ impl Bus {
         for (topic, event) in events {
             self.publish(topic, event).await;
         }
+    }
+
+    /// Has `renderer` render the topic's events before they are broadcast (`Hub::prerender`).
+    pub fn prerender(&self, topic: Topic, renderer: std::sync::Weak<dyn renders::Prerender>) {
+        self.hub.prerender(topic, renderer);
     }
 
     /// A receiver for one topic.

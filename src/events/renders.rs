@@ -3,7 +3,9 @@
 //! viewer-dependent fields) share one rendering: the first to need it starts it, the others wait
 //! for the same result. It runs as a task of its own, so a subscriber whose socket is slow to
 //! take its frames never holds the others up. They go with the event once every subscriber is
-//! past it.
+//! past it. A shape that rendered an event of a topic is registered with the topic
+//! ([`Prerender`], `hub::Hub::prerender`): its next events are rendered before they are
+//! broadcast, so subscribers find the rendering done instead of waiting for it.
 use std::sync::{Arc, Mutex};
 
 use futures_util::{
@@ -22,6 +24,13 @@ pub type Rendered = Option<Arc<str>>;
 /// A rendering in progress or done, awaitable by any number of subscribers.
 pub type Rendering = Shared<BoxFuture<'static, Rendered>>;
 
+/// A subscription shape that renders a topic's events as they arrive, before they are broadcast.
+pub trait Prerender: Send + Sync {
+    /// Starts (or finds) this shape's rendering of `event`; `None` when it renders nothing
+    /// ahead for such an event.
+    fn start(&self, event: &Arc<super::Delivered>) -> Option<Rendering>;
+}
+
 /// The renderings of one event, by key; a handful at most (one per distinct shape).
 #[derive(Default)]
 pub struct Renders(Mutex<Vec<(RenderKey, Rendering)>>);
@@ -39,15 +48,24 @@ impl Renders {
         key: RenderKey,
         render: impl FnOnce() -> BoxFuture<'static, Rendered>,
     ) -> Rendering {
+        self.find_or_start(key, render).0
+    }
+
+    /// As `get_or_start`, and whether this call started it.
+    pub fn find_or_start(
+        &self,
+        key: RenderKey,
+        render: impl FnOnce() -> BoxFuture<'static, Rendered>,
+    ) -> (Rendering, bool) {
         let mut slots = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, rendering)) = slots.iter().find(|(k, _)| *k == key) {
-            return rendering.clone();
+            return (rendering.clone(), false);
         }
         let task = tokio::spawn(render());
         // A rendering that panicked is nothing to send.
         let rendering = task.map(|done| done.ok().flatten()).boxed().shared();
         slots.push((key, rendering.clone()));
-        rendering
+        (rendering, true)
     }
 }
 

@@ -7,11 +7,14 @@
 //! (`events::renders`) for every other socket of that shape, so the payload is what a direct
 //! execution makes. A selection that reads fields depending on who asks ([`Shape::per_viewer`])
 //! is not taken over: it runs per socket inside async-graphql as before, since a replay through
-//! the whole request pipeline costs more than one execution of a selection.
+//! the whole request pipeline costs more than one execution of a selection. Once a shape has
+//! rendered a chat event of a topic, it renders that topic's next events before the hub
+//! broadcasts them ([`Shape::render_ahead`], `events::hub`): each subscriber then wakes once per
+//! event and finds its payload ready, instead of waking to wait for it and again when it is done.
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex, Weak,
+        Arc, Mutex, OnceLock, Weak,
         atomic::{AtomicU64, Ordering},
     },
 };
@@ -26,7 +29,10 @@ use uuid::Uuid;
 use super::{AppSchema, live::PresenceUpdate};
 use crate::{
     domain::live::Feed,
-    events::{Delivered, renders::Rendered},
+    events::{
+        Delivered,
+        renders::{self, Prerender, Rendered},
+    },
 };
 
 /// One item of a live feed the socket layer renders.
@@ -118,6 +124,11 @@ pub struct Shape {
     variables: Variables,
     per_viewer: bool,
     registry: Weak<Mutex<HashMap<ShapeKey, Weak<Shape>>>>,
+    /// Itself, for the renderings it starts ahead (`Prerender`).
+    me: Weak<Shape>,
+    /// What it renders with ahead of its subscribers: the schema and one subscriber's rendering
+    /// data (the selection is the same for every viewer, or nothing is rendered ahead).
+    ahead: OnceLock<(AppSchema, Arc<Data>)>,
 }
 
 impl Drop for Shape {
@@ -154,12 +165,14 @@ impl Shapes {
         if let Some(shape) = shapes.get(&key).and_then(Weak::upgrade) {
             return shape;
         }
-        let shape = Arc::new(Shape {
+        let shape = Arc::new_cyclic(|me| Shape {
             id: SHAPE_IDS.fetch_add(1, Ordering::Relaxed),
             per_viewer: per_viewer(&request.query, request.operation_name.as_deref()),
             variables: request.variables.clone(),
             registry: Arc::downgrade(&self.0),
             key: key.clone(),
+            me: me.clone(),
+            ahead: OnceLock::new(),
         });
         shapes.insert(key, Arc::downgrade(&shape));
         shape
@@ -174,6 +187,24 @@ impl Shapes {
 }
 
 impl Shape {
+    /// Has this shape render `delivered`'s topic's next events before they are broadcast, with
+    /// `schema` and `data`, when the shape is the same for every viewer and the event came
+    /// through the hub. Called by the subscriber that started the rendering of `delivered`.
+    pub fn render_ahead(&self, schema: &AppSchema, data: &Arc<Data>, delivered: &Delivered) {
+        let Some(topic) = delivered.topic.get() else {
+            return;
+        };
+        if self.per_viewer {
+            return;
+        }
+        let _ = self.ahead.set((schema.clone(), data.clone()));
+        let Some(app) = schema.data::<crate::state::AppState>() else {
+            return;
+        };
+        let me: Weak<dyn Prerender> = self.me.clone();
+        app.bus.prerender(*topic, me);
+    }
+
     /// Under which key `viewer`'s rendering of an event is kept.
     pub fn key_for(&self, viewer: Uuid) -> (u64, Option<Uuid>) {
         (self.id, self.per_viewer.then_some(viewer))
@@ -201,6 +232,20 @@ impl Shape {
         }
         let response = response?;
         serde_json::to_string(&response).ok().map(Arc::from)
+    }
+}
+
+impl Prerender for Shape {
+    fn start(&self, event: &Arc<Delivered>) -> Option<renders::Rendering> {
+        let (schema, data) = self.ahead.get()?.clone();
+        let shape = self.me.upgrade()?;
+        let item = LiveItem::Chat(Feed::Event(event.clone()));
+        let rendering = event
+            .renders
+            .get_or_start(shape.key_for(Uuid::nil()), move || {
+                Box::pin(async move { shape.render(&schema, data, item).await })
+            });
+        Some(rendering)
     }
 }
 

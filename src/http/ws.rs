@@ -10,7 +10,6 @@ use std::{
 };
 
 use async_graphql::{
-    Data,
     futures_util::SinkExt,
     http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols},
 };
@@ -31,11 +30,9 @@ use super::{
     ws_protocol::{Flow, Protocol},
 };
 use crate::{
-    auth::AuthState,
     domain::{presence, sessions},
     error::AppError,
     events::{Event, Topic},
-    graphql::fanout::Rendering,
 };
 use tokio::sync::broadcast;
 
@@ -250,23 +247,12 @@ async fn open(start: Box<Start>, socket: &mut WebSocket) -> Option<Live> {
     let Accepted { viewer, user_slot } = accepted?;
     let user = viewer.user_id;
     tracing::Span::current().record("user", tracing::field::display(user));
-    let session = |rendering: bool| {
-        let mut data = Data::default();
-        data.insert(AuthState::Authenticated(viewer));
-        data.insert(client);
-        if rendering {
-            data.insert(Rendering);
-        }
-        data
-    };
     let app = state.app;
     let caps = Operations::new(app.config.max_subscriptions_per_socket);
     let operations = Protocol::new(
         protocol,
         state.schema,
-        session(false),
-        session(true),
-        user,
+        (viewer, client),
         state.shapes,
         app.metrics.clone(),
         caps,
@@ -298,9 +284,10 @@ async fn farewell(socket: &mut WebSocket, mut out: Vec<Message>, goodbye: Option
 /// Frames written with one flush (one write to the socket, mostly) when that many are ready.
 const COALESCE: usize = 64;
 
-/// Writes the queued frames with a single flush.
+/// Writes the queued frames with a single flush. The queue's memory goes with them: a socket
+/// is idle far more often than it writes.
 async fn write(socket: &mut WebSocket, out: &mut Vec<Message>) -> Result<(), axum::Error> {
-    for message in out.drain(..) {
+    for message in std::mem::take(out) {
         socket.feed(message).await?;
     }
     socket.flush().await

@@ -7,7 +7,7 @@
 //! frames are those async-graphql 7.2 sends, byte for byte.
 use std::{
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     task::{Context, Poll},
 };
 
@@ -22,11 +22,13 @@ use uuid::Uuid;
 
 use super::ws_caps::Operations;
 use crate::{
+    auth::{AuthState, Viewer},
     events::renders::Rendered,
     graphql::{
         AppSchema,
-        fanout::{Handoff, LiveFeed, LiveItem, Shape, Shapes},
+        fanout::{Handoff, LiveFeed, LiveItem, Rendering, Shape, Shapes},
     },
+    limits::ClientIp,
     metrics::Metrics,
 };
 
@@ -43,8 +45,8 @@ pub struct Protocol {
     schema: AppSchema,
     /// The connection's session data: the viewer and where they connect from.
     data: Arc<Data>,
-    /// The same, marked as renderings' (`fanout::Rendering`).
-    rendering: Arc<Data>,
+    /// What its renderings run with, made when one first needs it.
+    rendering: Arc<RenderingData>,
     viewer: Uuid,
     shapes: Arc<Shapes>,
     metrics: Arc<Metrics>,
@@ -63,14 +65,40 @@ pub enum Step {
     Done,
 }
 
+/// The session data of a socket's renderings (`fanout::Rendering` beside the viewer and where
+/// they connect from), made on first use: most sockets never start a rendering, as the first
+/// subscriber of a shape renders for every other (and then the topic renders ahead).
+pub struct RenderingData {
+    viewer: Viewer,
+    client: ClientIp,
+    data: OnceLock<Arc<Data>>,
+}
+
+impl RenderingData {
+    fn get(&self) -> Arc<Data> {
+        self.data
+            .get_or_init(|| Arc::new(session(self.viewer, self.client, true)))
+            .clone()
+    }
+}
+
+/// A connection's session data: the viewer and where they connect from, marked as renderings'
+/// when `rendering`.
+fn session(viewer: Viewer, client: ClientIp, rendering: bool) -> Data {
+    let mut data = Data::default();
+    data.insert(AuthState::Authenticated(viewer));
+    data.insert(client);
+    if rendering {
+        data.insert(Rendering);
+    }
+    data
+}
+
 impl Protocol {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         kind: WebSocketProtocols,
         schema: AppSchema,
-        data: Data,
-        rendering: Data,
-        viewer: Uuid,
+        (viewer, client): (Viewer, ClientIp),
         shapes: Arc<Shapes>,
         metrics: Arc<Metrics>,
         caps: Arc<Operations>,
@@ -78,9 +106,13 @@ impl Protocol {
         Self {
             kind,
             schema,
-            data: Arc::new(data),
-            rendering: Arc::new(rendering),
-            viewer,
+            data: Arc::new(session(viewer, client, false)),
+            rendering: Arc::new(RenderingData {
+                viewer,
+                client,
+                data: OnceLock::new(),
+            }),
+            viewer: viewer.user_id,
             shapes,
             metrics,
             caps,
@@ -229,7 +261,7 @@ pub struct Operation {
     finished: bool,
     schema: AppSchema,
     /// The session data its renderings run with.
-    data: Arc<Data>,
+    data: Arc<RenderingData>,
     viewer: Uuid,
     metrics: Arc<Metrics>,
     shape: Option<Arc<Shape>>,
@@ -295,16 +327,25 @@ impl Operation {
         shape: &Arc<Shape>,
         item: LiveItem,
     ) -> Result<Rendered, BoxFuture<'static, Rendered>> {
-        let (schema, data, shape) = (self.schema.clone(), self.data.clone(), shape.clone());
+        let (schema, data, shape) = (self.schema.clone(), self.data.get(), shape.clone());
         let Some(delivered) = item.shared().cloned() else {
             return Err(Box::pin(
                 async move { shape.render(&schema, data, item).await },
             ));
         };
         let key = shape.key_for(self.viewer);
-        let rendering = delivered.renders.get_or_start(key, move || {
+        // Only a chat event renders the same for every subscriber of the topic (a presence
+        // update is made per watcher).
+        let chat = matches!(item, LiveItem::Chat(_));
+        let ahead = (shape.clone(), schema.clone(), data.clone());
+        let (rendering, started) = delivered.renders.find_or_start(key, move || {
             Box::pin(async move { shape.render(&schema, data, item).await })
         });
+        if started && chat {
+            // This shape renders the topic's next events ahead: its subscribers wake once each.
+            let (shape, schema, data) = ahead;
+            shape.render_ahead(&schema, &data, &delivered);
+        }
         match rendering.peek() {
             Some(rendered) => Ok(rendered.clone()),
             None => Err(Box::pin(rendering)),
