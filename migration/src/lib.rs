@@ -19,6 +19,7 @@ mod m20261205_000015_create_polls;
 mod m20261205_000016_message_search;
 mod m20261205_000017_create_link_previews;
 mod m20261205_000018_create_threads;
+mod m20261205_000019_partial_thread_index;
 
 /// Names of the unique constraints the migrations create, as PostgreSQL reports them when a
 /// write violates one (it names a column's `UNIQUE` `<table>_<column>_key`; SQLite names
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000016_message_search::Migration),
             Box::new(m20261205_000017_create_link_previews::Migration),
             Box::new(m20261205_000018_create_threads::Migration),
+            Box::new(m20261205_000019_partial_thread_index::Migration),
         ]
     }
 }

@@ -238,3 +238,62 @@ async fn followers_count_unread_replies_from_their_own_marker() {
         (&json!(false), &json!(0))
     );
 }
+
+/// The thread index holds thread replies only, so a planner cannot pick it for the chat list's
+/// unread counts (`thread_root_id IS NULL` beside one `chat_id`/`seq` range per chat): as a full
+/// index it was picked on SQLite, and the chat list scanned every message of every chat.
+#[tokio::test]
+async fn the_chat_lists_unread_counts_never_scan_the_thread_index() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let (app, _dir) = spawn_app().await;
+    let db = &app.state.db;
+    let backend = db.get_database_backend();
+    let definition = match backend {
+        DbBackend::Postgres => {
+            "SELECT indexdef AS d FROM pg_indexes WHERE indexname = 'idx_messages_thread_seq'"
+        }
+        _ => "SELECT sql AS d FROM sqlite_master WHERE name = 'idx_messages_thread_seq'",
+    };
+    let row = db
+        .query_one_raw(Statement::from_string(backend, definition))
+        .await
+        .unwrap()
+        .expect("the thread index exists");
+    let definition: String = row.try_get("", "d").unwrap();
+    assert!(
+        definition
+            .to_lowercase()
+            .contains("where (thread_root_id is not null)")
+            || definition
+                .to_lowercase()
+                .contains("where thread_root_id is not null"),
+        "{definition}"
+    );
+    if backend == DbBackend::Sqlite {
+        let ranges = (1..=50)
+            .map(|i| format!("(m.chat_id = 'c{i}' AND m.seq > {i})"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let plan = format!(
+            "EXPLAIN QUERY PLAN SELECT m.chat_id, COUNT(m.id) FROM messages m \
+             WHERE m.deleted_at IS NULL AND m.thread_root_id IS NULL AND ({ranges}) \
+             GROUP BY m.chat_id"
+        );
+        let rows = db
+            .query_all_raw(Statement::from_string(backend, plan))
+            .await
+            .unwrap();
+        let steps: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String>("", "detail").unwrap())
+            .collect();
+        assert!(
+            steps.iter().all(|s| !s.contains("idx_messages_thread_seq")),
+            "{steps:?}"
+        );
+        assert!(
+            steps.iter().any(|s| s.contains("idx_messages_chat_seq")),
+            "{steps:?}"
+        );
+    }
+}
