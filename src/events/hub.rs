@@ -144,8 +144,10 @@ impl Hub {
 }
 
 /// A topic's queue: each event's renderings are started (those of every event waiting, at
-/// once), then the events are broadcast in order as their renderings finish. Ends when the
-/// topic's channel is dropped (no local subscriber left).
+/// once), then the events are broadcast in order as their renderings finish, the whole batch
+/// within `PRERENDER_WAIT` (renderings that hang, as when the database does not answer, delay a
+/// batch once, not each event). Ends when the topic's channel is dropped (no local subscriber
+/// left).
 async fn prerender(
     hub: Arc<Hub>,
     topic: Topic,
@@ -163,9 +165,10 @@ async fn prerender(
                     .collect::<Vec<_>>()
             })
             .collect();
+        let deadline = tokio::time::Instant::now() + PRERENDER_WAIT;
         for (event, renderings) in batch.drain(..).zip(started) {
             let ready = futures_util::future::join_all(renderings);
-            let _ = tokio::time::timeout(PRERENDER_WAIT, ready).await;
+            let _ = tokio::time::timeout_at(deadline, ready).await;
             hub.broadcast(topic, event);
         }
     }
@@ -253,7 +256,12 @@ mod tests {
         });
         hub.prerender(topic, Arc::downgrade(&stuck) as Weak<dyn Prerender>);
         let start = tokio::time::Instant::now();
-        hub.deliver(topic, updated(1));
+        for n in 1..=3 {
+            hub.deliver(topic, updated(n));
+        }
+        for _ in 0..2 {
+            receiver.recv().await.expect("delivered");
+        }
         let event = receiver
             .recv()
             .await
@@ -269,10 +277,15 @@ mod tests {
             start.elapsed() >= PRERENDER_WAIT,
             "waited for the rendering first"
         );
+        assert!(
+            start.elapsed() < PRERENDER_WAIT * 2,
+            "the waiting events shared one bound: {:?}",
+            start.elapsed()
+        );
         // A renderer that is gone renders nothing more: the next event goes out at once.
         drop(stuck);
         let start = tokio::time::Instant::now();
-        hub.deliver(topic, updated(2));
+        hub.deliver(topic, updated(4));
         receiver.recv().await.expect("delivered");
         assert!(
             start.elapsed() < PRERENDER_WAIT / 2,
