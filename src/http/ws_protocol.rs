@@ -327,8 +327,8 @@ impl Operation {
         shape: &Arc<Shape>,
         item: LiveItem,
     ) -> Result<Rendered, BoxFuture<'static, Rendered>> {
-        let (schema, data, shape) = (self.schema.clone(), self.data.get(), shape.clone());
         let Some(delivered) = item.shared().cloned() else {
+            let (schema, data, shape) = (self.schema.clone(), self.data.get(), shape.clone());
             return Err(Box::pin(
                 async move { shape.render(&schema, data, item).await },
             ));
@@ -337,14 +337,15 @@ impl Operation {
         // Only a chat event renders the same for every subscriber of the topic (a presence
         // update is made per watcher).
         let chat = matches!(item, LiveItem::Chat(_));
-        let ahead = (shape.clone(), schema.clone(), data.clone());
-        let (rendering, started) = delivered.renders.find_or_start(key, move || {
+        // What a rendering needs is cloned (and the rendering data made) only when this
+        // subscriber starts it: most find it started, or done ahead.
+        let (rendering, started) = delivered.renders.find_or_start(key, || {
+            let (schema, data, shape) = (self.schema.clone(), self.data.get(), shape.clone());
             Box::pin(async move { shape.render(&schema, data, item).await })
         });
         if started && chat {
             // This shape renders the topic's next events ahead: its subscribers wake once each.
-            let (shape, schema, data) = ahead;
-            shape.render_ahead(&schema, &data, &delivered);
+            shape.render_ahead(&self.schema, &self.data.get(), &delivered);
         }
         match rendering.peek() {
             Some(rendered) => Ok(rendered.clone()),
