@@ -72,6 +72,11 @@ impl Drain {
         *self.0.stage.borrow() >= Stage::Draining
     }
 
+    /// Whether the WebSockets are to close.
+    pub fn is_closing(&self) -> bool {
+        *self.0.stage.borrow() >= Stage::Closing
+    }
+
     /// Resolves once the drain has begun.
     pub async fn draining(&self) {
         self.reached(Stage::Draining).await;

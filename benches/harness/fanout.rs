@@ -197,7 +197,14 @@ pub struct Fanout {
     pub expected: u64,
 }
 
-/// Warm-up, then `rate` messages/s for `duration`, then up to 15 s for the last deliveries.
+/// Messages a measurement sends at least. Latencies are counted per delivery, but the deliveries
+/// of one message share its fate (a slow send delays all of them): with 5,000 subscribers at the
+/// light load (2 messages/s), 5 s would send 10 messages and the p99 would be the tail of the
+/// slowest one, on both sides.
+const MIN_MESSAGES: f64 = 50.0;
+
+/// Warm-up, then `rate` messages/s for `duration` (longer when that would send fewer than
+/// `MIN_MESSAGES`), then up to 15 s for the last deliveries.
 pub async fn measure(
     publisher: &Publisher,
     subscribers: Subscribers,
@@ -208,6 +215,7 @@ pub async fn measure(
     subscribers.wait_live(publisher).await?;
     steady(publisher, 'w', rate, warm).await?;
     let first_send = now_ns();
+    let duration = duration.max(Duration::from_secs_f64(MIN_MESSAGES / rate));
     let sent = steady(publisher, 'm', rate, duration).await?;
     let expected = sent * subscribers.count as u64;
     let drain_deadline = Instant::now() + Duration::from_secs(15);
@@ -295,7 +303,8 @@ async fn run_sizes(
     let (warm, duration) = timing(options);
     let dir = tempfile::tempdir()?;
     let url = backend.fresh(dir.path()).await?;
-    let server = Goftgu::start(&Launch::new(url, dir.path().to_path_buf())).await?;
+    let (launch, deployment) = Launch::live(backend, url, dir.path().to_path_buf());
+    let server = Goftgu::start(&launch).await?;
     let api = Api::new(server.graphql_url());
     let room = Room::create(&api).await?;
     let goftgu_publisher = room.publisher(&api);
@@ -303,7 +312,7 @@ async fn run_sizes(
     let baseline_publisher = Publisher::baseline(&baseline).await?;
     let scope = Scope {
         scenario,
-        backend: backend.name(),
+        backend: deployment,
         baseline_is: "bare tokio-tungstenite broadcast",
     };
     for &size in sizes {

@@ -21,7 +21,8 @@ pub async fn run(options: &Options, backend: &Backend, report: &mut Report) -> a
     let clients = if options.quick { 1_000 } else { 10_000 };
     let dir = tempfile::tempdir()?;
     let url = backend.fresh(dir.path()).await?;
-    let server = Goftgu::start(&Launch::new(url, dir.path().to_path_buf())).await?;
+    let (launch, deployment) = Launch::live(backend, url, dir.path().to_path_buf());
+    let server = Goftgu::start(&launch).await?;
     let api = Api::new(server.graphql_url());
     let room = Room::create(&api).await?;
     let publisher = room.publisher(&api);
@@ -48,7 +49,7 @@ pub async fn run(options: &Options, backend: &Backend, report: &mut Report) -> a
     .await?;
     let scope = Scope {
         scenario: "3 idle footprint",
-        backend: backend.name(),
+        backend: deployment,
         baseline_is: "bare tokio-tungstenite socket",
     };
     report.push(scope.row(

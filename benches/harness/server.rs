@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::Context;
 
-use crate::system;
+use crate::{db::Backend, system};
 
 /// How to start one instance.
 #[derive(Clone, Debug)]
@@ -29,6 +29,25 @@ impl Launch {
             redis_url: None,
             redis_prefix: format!("goftgu-bench-{}:", uuid::Uuid::new_v4().simple()),
             jwt_secret: format!("bench-{}", uuid::Uuid::new_v4()),
+        }
+    }
+
+    /// The deployment the live path is measured on (scenarios 2, 2b and 3), and its name in the
+    /// report: on PostgreSQL with `TEST_REDIS_URL` set, events go through Redis, as they do
+    /// wherever instances share a database; on SQLite, the in-process bus.
+    pub fn live(
+        backend: &Backend,
+        database_url: String,
+        data_dir: PathBuf,
+    ) -> (Self, &'static str) {
+        let mut launch = Self::new(database_url, data_dir);
+        let redis = std::env::var("TEST_REDIS_URL").ok();
+        match (backend, redis) {
+            (Backend::Postgres(_), Some(url)) => {
+                launch.redis_url = Some(url);
+                (launch, "postgres+redis")
+            }
+            _ => (launch, backend.name()),
         }
     }
 }

@@ -18,6 +18,7 @@ mod ws;
 mod ws_caps;
 mod ws_handshake;
 mod ws_protocol;
+mod ws_signals;
 
 use axum::{
     Router,
@@ -35,6 +36,8 @@ pub struct HttpState {
     pub schema: AppSchema,
     /// Open WebSockets, counted against their caps.
     pub sockets: std::sync::Arc<ws_caps::Sockets>,
+    /// What the instance tells its sockets at once: pings due, closing, the drain over.
+    pub signals: std::sync::Arc<ws_signals::Signals>,
     /// Parsed and validated GraphQL documents, by their text (shared with the schema).
     pub documents: std::sync::Arc<crate::graphql::documents::DocumentCache>,
     /// Live subscription shapes, so sockets that subscribe alike share each event's rendering.
@@ -70,6 +73,7 @@ pub fn router(
         .layer(cors);
     trace::traced(routes).with_state(HttpState {
         sockets: ws_caps::Sockets::new(&app.config),
+        signals: ws_signals::Signals::new(app.drain.clone(), app.config.ws_ping_seconds),
         documents,
         shapes: Default::default(),
         persisted: std::sync::Arc::new(graphql::persisted::PersistedQueries::new(app.bus.redis())),

@@ -28,6 +28,7 @@ use super::{
     ws_caps::{self, MESSAGE_TOO_BIG, Operations, SocketSlot},
     ws_handshake::{self, Accepted},
     ws_protocol::{Flow, Protocol},
+    ws_signals::{CLOSING, Enrolled, OVER, PING},
 };
 use crate::{
     domain::{presence, sessions},
@@ -75,6 +76,7 @@ pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgra
     let hold = state.app.drain.hold();
     let client = super::client_ip::of(parts, &state.app.config.trusted_proxies);
     let span = connection_span(super::trace::request_id(&parts.extensions));
+    let signal = state.signals.enroll();
     let start = Box::new(Start {
         state,
         protocol,
@@ -91,7 +93,7 @@ pub async fn accept(state: HttpState, parts: &mut Parts, upgrade: WebSocketUpgra
         // A frame announcing more than a message may hold is refused from its header, before
         // its bytes are buffered.
         .max_frame_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| connection(start, socket, hold).instrument(span))
+        .on_upgrade(move |socket| connection(start, socket, hold, signal).instrument(span))
 }
 
 /// The refusal of an upgrade while the instance is stopping: another instance will take it.
@@ -140,12 +142,16 @@ struct Start {
 }
 
 /// The connection, until it ends or the drain's deadline passes (whatever is left is dropped
-/// then).
-async fn connection(start: Box<Start>, mut socket: WebSocket, hold: crate::drain::Hold) {
-    let drain = start.state.app.drain.clone();
+/// then). The instance signals pings, closing and the deadline through `signal`.
+async fn connection(
+    start: Box<Start>,
+    mut socket: WebSocket,
+    hold: crate::drain::Hold,
+    signal: Enrolled,
+) {
     tokio::select! {
-        () = serve(start, &mut socket) => {}
-        () = drain.over() => {}
+        () = serve(start, &mut socket, &signal) => {}
+        _ = signal.raised(OVER) => {}
     }
     drop(hold);
 }
@@ -158,17 +164,12 @@ async fn connection(start: Box<Start>, mut socket: WebSocket, hold: crate::drain
 /// holds across its awaits, its arguments included: the set-up (handshake, presence) and the
 /// goodbye run boxed, so their state is freed when they are done, and the loop keeps what it
 /// uses in place (`Live`), where the set-up left it.
-async fn serve(start: Box<Start>, socket: &mut WebSocket) {
-    let Some(live) = Box::pin(open(start, socket)).await else {
+async fn serve(start: Box<Start>, socket: &mut WebSocket, signal: &Enrolled) {
+    let Some(live) = Box::pin(open(start, socket, signal)).await else {
         return;
     };
-    let every = Duration::from_secs(live.app.config.ws_ping_seconds.max(1));
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let revoked = session_end(&live.app, live.viewer);
     tokio::pin!(revoked);
-    let closing = live.app.drain.closing();
-    tokio::pin!(closing);
     let mut operations = live.operations;
     let mut out = vec![Protocol::ack()];
     let goodbye = loop {
@@ -193,15 +194,18 @@ async fn serve(start: Box<Start>, socket: &mut WebSocket) {
                 operations.frame(&id, step, &mut out);
                 Flow::Continue
             }
-            _ = ping.tick() => {
+            flags = signal.raised(PING | CLOSING) => {
+                // The instance is stopping: the subscriptions end here, the client reconnects
+                // elsewhere.
+                if flags & CLOSING != 0 {
+                    break Some(restarting());
+                }
                 out.push(Message::Ping(Default::default()));
                 Flow::Continue
             }
             reason = &mut revoked => {
                 break Some(CloseFrame { code: 4403, reason: format!("Forbidden: {reason}").into() });
             }
-            // The instance is stopping: the subscriptions end here, the client reconnects elsewhere.
-            () = &mut closing => break Some(restarting()),
         };
         // Whatever else is ready now goes out in the same write.
         while out.len() < COALESCE
@@ -229,7 +233,7 @@ struct Live {
 }
 
 /// The handshake, then presence: `None` when the client was refused or the instance stops.
-async fn open(start: Box<Start>, socket: &mut WebSocket) -> Option<Live> {
+async fn open(start: Box<Start>, socket: &mut WebSocket, signal: &Enrolled) -> Option<Live> {
     let Start {
         state,
         protocol,
@@ -239,7 +243,7 @@ async fn open(start: Box<Start>, socket: &mut WebSocket) -> Option<Live> {
     let handshake = ws_handshake::accept(&state, socket, protocol);
     let accepted = tokio::select! {
         accepted = handshake => accepted,
-        () = state.app.drain.closing() => {
+        _ = signal.raised(CLOSING) => {
             let _ = socket.send(Message::Close(Some(restarting()))).await;
             return None;
         }
