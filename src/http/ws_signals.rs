@@ -1,7 +1,7 @@
 //! What every subscription socket of an instance is told at set moments (a ping is due, the
 //! instance is closing, the drain is over), through one registry and one task per instance
 //! rather than a timer and two drain futures inside each socket's task. An idle socket holds an
-//! entry here and a shared word of flags with its waker: about 70 bytes instead of about 600.
+//! entry here and a shared word of flags with its waker: about 120 bytes instead of about 600.
 //!
 //! Pings are spread over their period: each second, the sockets in one slice of the registry
 //! (key modulo the period in seconds) are pinged, so 10,000 sockets never wake at once for them.
