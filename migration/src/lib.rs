@@ -21,6 +21,15 @@ mod m20261205_000017_create_link_previews;
 mod m20261205_000018_create_threads;
 mod m20261205_000019_partial_thread_index;
 
+/// Runs raw SQL statements in order (for what the schema builder cannot say: partial indexes,
+/// full-text search tables and their triggers).
+async fn execute_all(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    for sql in statements {
+        manager.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
+}
+
 /// Names of the unique constraints the migrations create, as PostgreSQL reports them when a
 /// write violates one (it names a column's `UNIQUE` `<table>_<column>_key`; SQLite names
 /// none). Only the ones the server tells apart are listed.

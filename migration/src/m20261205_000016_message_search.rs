@@ -44,10 +44,7 @@ async fn run(manager: &SchemaManager<'_>, postgres: &[&str], sqlite: &[&str]) ->
         DbBackend::Postgres => postgres,
         _ => sqlite,
     };
-    for sql in statements {
-        manager.get_connection().execute_unprepared(sql).await?;
-    }
-    Ok(())
+    crate::execute_all(manager, statements).await
 }
 
 #[async_trait::async_trait]

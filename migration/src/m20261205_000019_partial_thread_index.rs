@@ -11,17 +11,10 @@ pub struct Migration;
 
 const DROP: &str = "DROP INDEX IF EXISTS idx_messages_thread_seq";
 
-async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
-    for sql in statements {
-        manager.get_connection().execute_unprepared(sql).await?;
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(
+        crate::execute_all(
             manager,
             &[
                 DROP,
@@ -33,7 +26,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run(
+        crate::execute_all(
             manager,
             &[
                 DROP,
