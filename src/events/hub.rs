@@ -61,19 +61,12 @@ impl Hub {
         {
             return;
         }
-        if channel.sender.send(event).is_err() {
-            topics.remove(&topic);
-        }
+        broadcast_in(&mut topics, topic, event);
     }
 
     /// Broadcasts an event its queue is done with.
     fn broadcast(&self, topic: Topic, event: Arc<Delivered>) {
-        let mut topics = self.topics();
-        if let Some(channel) = topics.get(&topic)
-            && channel.sender.send(event).is_err()
-        {
-            topics.remove(&topic);
-        }
+        broadcast_in(&mut self.topics(), topic, event);
     }
 
     /// Subscribes to a topic, creating its channel on first use.
@@ -140,6 +133,15 @@ impl Hub {
         let mut topics = self.topics();
         topics.retain(|_, channel| channel.sender.receiver_count() > 0);
         topics.keys().copied().collect()
+    }
+}
+
+/// Sends to the topic's subscribers, if any; drops the channel when nobody listens any more.
+fn broadcast_in(topics: &mut HashMap<Topic, Channel>, topic: Topic, event: Arc<Delivered>) {
+    if let Some(channel) = topics.get(&topic)
+        && channel.sender.send(event).is_err()
+    {
+        topics.remove(&topic);
     }
 }
 
