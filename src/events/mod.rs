@@ -238,6 +238,9 @@ pub struct Delivered {
     /// Filled by the first subscriber that needs it (the GraphQL layer keeps a loader here);
     /// dropped with the event once the topic's ring buffer (`hub::CAPACITY`) has moved past it.
     pub memo: OnceLock<Arc<dyn Any + Send + Sync>>,
+    /// The same for the renderings of shared subscription shapes (`renders`), which run before
+    /// the event is broadcast and so hold up every delivery: their loader does not wait to batch.
+    pub rendering_memo: OnceLock<Arc<dyn Any + Send + Sync>>,
     /// The event as each subscription shape renders it (`renders`), made once per shape.
     pub renders: renders::Renders,
     /// The topic the hub delivered it on (unset for what a feed made up itself, such as a
@@ -250,6 +253,7 @@ impl Delivered {
         Arc::new(Self {
             event,
             memo: OnceLock::new(),
+            rendering_memo: OnceLock::new(),
             renders: renders::Renders::default(),
             topic: OnceLock::new(),
         })

@@ -24,7 +24,7 @@ use crate::{
     },
     error::AppError,
     events::Delivered,
-    graphql::context::ContextExt,
+    graphql::{context::ContextExt, fanout::Rendering},
     state::AppState,
 };
 
@@ -53,16 +53,37 @@ impl Source {
     }
 
     /// The loader to use for a value from this source.
+    ///
+    /// A rendering of a shared shape (`fanout::Rendering`) reads without the batching delay: one
+    /// rendering serves every subscriber of its shape and the event waits for it before it is
+    /// broadcast, so the delay (at least 1 ms, on a timer thread) was paid by every delivery,
+    /// while a rendering asks for a single key of each kind. Sockets executing their own
+    /// selection keep the delay: thousands of them ask at once, and it makes their reads one.
     pub fn loader<'a>(&'a self, ctx: &'a Context<'_>) -> &'a Loaders {
         let Some(delivered) = &self.0 else {
             return ctx.loader();
         };
-        delivered
-            .memo
-            .get_or_init(|| -> Arc<dyn Any + Send + Sync> { per_request(ctx.app().clone()) })
-            .downcast_ref::<Loaders>()
+        let app = ctx.app();
+        let memo = if ctx.data_opt::<Rendering>().is_some() {
+            delivered
+                .rendering_memo
+                .get_or_init(|| -> Arc<dyn Any + Send + Sync> { per_rendering(app.clone()) })
+        } else {
+            delivered
+                .memo
+                .get_or_init(|| -> Arc<dyn Any + Send + Sync> { per_request(app.clone()) })
+        };
+        memo.downcast_ref::<Loaders>()
             .unwrap_or_else(|| ctx.loader())
     }
+}
+
+/// A caching loader that loads as soon as its first key is asked for, for renderings.
+fn per_rendering(app: AppState) -> Arc<Loaders> {
+    Arc::new(
+        DataLoader::with_cache(Db(app), tokio::spawn, HashMapCache::default())
+            .delay(std::time::Duration::ZERO),
+    )
 }
 
 /// The schema-wide fallback: batches but never caches.
