@@ -7,7 +7,7 @@ use chrono::Utc;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::OnConflict};
 use uuid::Uuid;
 
-use super::{Viewer, friends, in_transaction, users};
+use super::{Viewer, friends, in_transaction, privacy, users};
 use crate::{
     entity::{block, chat_invite, user},
     error::{AppError, AppResult},
@@ -23,7 +23,7 @@ pub async fn block(app: &AppState, viewer: &Viewer, other: Uuid) -> AppResult<()
         return Err(AppError::bad_input("userId", "you cannot block yourself"));
     }
     users::get(app, viewer, other).await?;
-    in_transaction(app, |txn, outbox| {
+    let severed = in_transaction(app, |txn, outbox| {
         Box::pin(async move {
             block::Entity::insert(block::ActiveModel {
                 blocker_id: Set(me),
@@ -43,17 +43,22 @@ pub async fn block(app: &AppState, viewer: &Viewer, other: Uuid) -> AppResult<()
                 .filter(chat_invite::Column::InvitedBy.eq(other))
                 .exec(txn)
                 .await?;
-            if friends::sever(txn, me, other).await? {
+            let severed = friends::sever(txn, me, other).await?;
+            if severed {
                 // As when a friend removes them: nothing says why.
                 outbox.record(
                     Topic::User(other),
                     Event::FriendRemoved { by: me, to: other },
                 );
             }
-            Ok(())
+            Ok(severed)
         })
     })
-    .await
+    .await?;
+    if severed {
+        privacy::friendship_changed(app, me, other, false).await;
+    }
+    Ok(())
 }
 
 /// Lifts a block; whether there was one.

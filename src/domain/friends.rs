@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{
     Outbox, Viewer,
     access::{self, Reach},
-    autocommit, in_transaction, notifications, users,
+    autocommit, in_transaction, notifications, privacy, users,
 };
 use crate::{
     entity::{
@@ -51,7 +51,7 @@ pub async fn request(app: &AppState, viewer: &Viewer, identifier: &str) -> AppRe
     }
     access::reach(&app.db, me, other, Reach::FriendRequest).await?;
     let (user_a, user_b) = pair(me, other);
-    in_transaction(app, |txn, outbox| {
+    let (status, befriended) = in_transaction(app, |txn, outbox| {
         Box::pin(async move {
             let now = Utc::now();
             let asked = friendship::Entity::insert(friendship::ActiveModel {
@@ -77,25 +77,29 @@ pub async fn request(app: &AppState, viewer: &Viewer, identifier: &str) -> AppRe
                     },
                 );
                 notify(txn, outbox, other, NotificationKind::FriendRequest, me).await?;
-                return Ok(FriendStatus::RequestSent);
+                return Ok((FriendStatus::RequestSent, false));
             }
             let row = friendship::Entity::find_by_id((user_a, user_b))
                 .one(txn)
                 .await?
                 .ok_or_else(|| AppError::internal("friendship vanished after a conflict"))?;
             if row.accepted_at.is_some() {
-                return Ok(FriendStatus::Friends);
+                return Ok((FriendStatus::Friends, false));
             }
             if row.requested_by == me {
-                return Ok(FriendStatus::RequestSent);
+                return Ok((FriendStatus::RequestSent, false));
             }
             // They asked first: this request answers theirs.
             accept_row(txn, user_a, user_b, other, now).await?;
             accepted(txn, outbox, me, other).await?;
-            Ok(FriendStatus::Friends)
+            Ok((FriendStatus::Friends, true))
         })
     })
-    .await
+    .await?;
+    if befriended {
+        privacy::friendship_changed(app, me, other, true).await;
+    }
+    Ok(status)
 }
 
 /// Marks the request `from` sent as accepted; whether there was one.
@@ -129,11 +133,12 @@ pub async fn accept(app: &AppState, viewer: &Viewer, from: Uuid) -> AppResult<Fr
             if !accept_row(txn, user_a, user_b, from, Utc::now()).await? {
                 return Err(no_request());
             }
-            accepted(txn, outbox, me, from).await?;
-            Ok(FriendStatus::Friends)
+            accepted(txn, outbox, me, from).await
         })
     })
-    .await
+    .await?;
+    privacy::friendship_changed(app, me, from, true).await;
+    Ok(FriendStatus::Friends)
 }
 
 /// `by` accepted the request of `to`: `to` is told, and notified.
@@ -208,7 +213,9 @@ pub async fn remove(app: &AppState, viewer: &Viewer, friend: Uuid) -> AppResult<
             Ok(())
         })
     })
-    .await
+    .await?;
+    privacy::friendship_changed(app, me, friend, false).await;
+    Ok(())
 }
 
 /// Deletes the pending request between `me` and `other` sent by `sender`; whether there was one.

@@ -68,6 +68,16 @@ pub struct PresenceChange {
     pub last_seen: Option<DateTime<Utc>>,
     /// Their new setting, when they changed who may see their presence.
     pub visibility: Option<PresenceVisibility>,
+    /// Set when they became or stopped being friends with someone (their state is as it is now).
+    pub friendship: Option<Friendship>,
+}
+
+/// A friendship of a watched user that started or ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Friendship {
+    /// The other person of the pair.
+    pub other: Uuid,
+    pub friends: bool,
 }
 
 // A subscription keeps the future that set it up as part of its stream (async-graphql flattens
@@ -131,7 +141,8 @@ impl<'a> Subscriber<'a> {
     }
 
     /// Every change of these users' online state from now on (subscribed before the caller reads
-    /// their current state, so no change falls in between), with the bus event it came from.
+    /// their current state, so no change falls in between), and every friendship of theirs that
+    /// starts or ends, with the bus event it came from.
     pub fn presence(
         &self,
         user_ids: &[Uuid],
@@ -145,23 +156,36 @@ impl<'a> Subscriber<'a> {
         }
         topics.filter_map(|(_, item)| async move {
             let delivered = item.ok()?;
-            match delivered.event {
+            let (user_id, online, last_seen, visibility, friendship) = match delivered.event {
                 Event::PresenceChanged {
                     user_id,
                     online,
                     last_seen,
                     visibility,
-                } => Some((
-                    delivered.clone(),
-                    PresenceChange {
-                        user_id,
-                        online,
-                        last_seen,
-                        visibility,
-                    },
-                )),
-                _ => None,
-            }
+                } => (user_id, online, last_seen, visibility, None),
+                Event::FriendshipChanged {
+                    user_id,
+                    other,
+                    friends,
+                    online,
+                    last_seen,
+                } => (
+                    user_id,
+                    online,
+                    last_seen,
+                    None,
+                    Some(Friendship { other, friends }),
+                ),
+                _ => return None,
+            };
+            let change = PresenceChange {
+                user_id,
+                online,
+                last_seen,
+                visibility,
+                friendship,
+            };
+            Some((delivered.clone(), change))
         })
     }
 }

@@ -1,7 +1,8 @@
 //! Who may see a user's online state and last seen: everyone, their friends, or nobody (the user
 //! themself always does). Applied wherever presence is shown: `User.isOnline` / `lastSeen`, the
-//! chat's online members, and the `presence` subscription, whose rules follow a change of setting
-//! at once (watchers who may no longer see the user get them as offline, with no last seen).
+//! chat's online members, and the `presence` subscription, whose rules follow a change of setting,
+//! and a friendship that starts or ends, at once (watchers who may no longer see the user get them
+//! as offline, with no last seen; watchers who may now see them get their state as it is).
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -10,7 +11,10 @@ use futures_util::{Stream, StreamExt, future};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use uuid::Uuid;
 
-use super::{Viewer, access, friends, live::PresenceChange};
+use super::{
+    Viewer, access, friends,
+    live::{Friendship, PresenceChange},
+};
 use crate::{
     entity::user::{self, PresenceVisibility},
     error::{AppError, AppResult},
@@ -98,12 +102,17 @@ impl Watch {
     /// `changes` as this watcher may see them: changes of users they may see pass as they are
     /// (with the bus event, so they render once for every watcher); others are dropped. A change
     /// of setting updates the rules: the user is then shown as they are, or as offline with no
-    /// last seen (an item of this watcher's own, without a bus event).
+    /// last seen (an item of this watcher's own, without a bus event). So does a friendship
+    /// between the watcher and the user that starts or ends, when it changes what the watcher
+    /// may see.
     pub fn filter(
         mut self,
         changes: impl Stream<Item = (Arc<Delivered>, PresenceChange)>,
     ) -> impl Stream<Item = (Option<Arc<Delivered>>, PresenceChange)> {
         changes.filter_map(move |(from, change)| {
+            if let Some(friendship) = change.friendship {
+                return future::ready(self.befriended(change, friendship));
+            }
             let Some(visibility) = change.visibility else {
                 let seen = self.sees(change.user_id).then_some((Some(from), change));
                 return future::ready(seen);
@@ -119,6 +128,66 @@ impl Watch {
             future::ready(Some((None, shown)))
         })
     }
+
+    /// What the watcher is shown when a friendship of `change.user_id` started or ended: nothing
+    /// unless it is with the watcher and changes what they may see; then the user as they are
+    /// now, or as hidden.
+    fn befriended(
+        &mut self,
+        change: PresenceChange,
+        friendship: Friendship,
+    ) -> Option<(Option<Arc<Delivered>>, PresenceChange)> {
+        if friendship.other != self.viewer {
+            return None;
+        }
+        let before = self.sees(change.user_id);
+        self.watched.get_mut(&change.user_id)?.1 = friendship.friends;
+        match (before, self.sees(change.user_id)) {
+            (false, true) => Some((
+                None,
+                PresenceChange {
+                    friendship: None,
+                    ..change
+                },
+            )),
+            (true, false) => Some((None, hidden(change.user_id))),
+            _ => None,
+        }
+    }
+}
+
+/// `a` and `b` became friends (`friends`) or stopped being friends: each one's watchers hear of
+/// it with their state as it is now, so a presence shown to friends only appears or disappears
+/// for the other at once (`Watch::filter`). Called after the change is committed.
+pub async fn friendship_changed(app: &AppState, a: Uuid, b: Uuid, friends: bool) {
+    let pair = [a, b];
+    let online = app.presence.online(&pair).await;
+    // Who is offline is shown with their last seen; a friendship that ended shows nothing.
+    let last_seen: HashMap<Uuid, Option<DateTime<Utc>>> = if friends {
+        match user::Entity::find()
+            .filter(user::Column::Id.is_in(pair))
+            .all(&app.db)
+            .await
+        {
+            Ok(users) => users.into_iter().map(|u| (u.id, u.last_seen_at)).collect(),
+            Err(err) => {
+                AppError::from(err).log();
+                HashMap::new()
+            }
+        }
+    } else {
+        HashMap::new()
+    };
+    for (user_id, other) in [(a, b), (b, a)] {
+        let event = Event::FriendshipChanged {
+            user_id,
+            other,
+            friends,
+            online: online.contains(&user_id),
+            last_seen: last_seen.get(&user_id).copied().flatten(),
+        };
+        app.bus.publish(Topic::Presence(user_id), event).await;
+    }
 }
 
 /// How a user whose presence one may not see is shown.
@@ -128,6 +197,7 @@ pub fn hidden(user_id: Uuid) -> PresenceChange {
         online: false,
         last_seen: None::<DateTime<Utc>>,
         visibility: None,
+        friendship: None,
     }
 }
 

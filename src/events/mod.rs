@@ -143,6 +143,16 @@ pub enum Event {
         #[serde(default)]
         visibility: Option<PresenceVisibility>,
     },
+    /// `user_id` and `other` became friends (`friends`) or stopped being friends, published on
+    /// `user_id`'s presence topic with their state as it is now: `other`'s watches of `user_id`
+    /// change their rule at once (a presence shown to friends only appears or disappears).
+    FriendshipChanged {
+        user_id: Uuid,
+        other: Uuid,
+        friends: bool,
+        online: bool,
+        last_seen: Option<DateTime<Utc>>,
+    },
     /// A room's player or queue changed; `playback` is the state as committed.
     PlaybackChanged {
         chat_id: Uuid,

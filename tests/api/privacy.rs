@@ -1,11 +1,12 @@
 //! Presence privacy: each user chooses who sees their online state and last seen (everyone,
 //! friends, nobody). The choice applies to `User.isOnline` / `lastSeen`, to a chat's online
 //! members and to `presence` subscriptions, whose watchers learn of a change of setting at once
-//! and hear nothing more of a user they may no longer see.
+//! and hear nothing more of a user they may no longer see; the same holds when a friendship with a
+//! user who shows her presence to friends only starts or ends.
 use serde_json::{Value, json};
 
 use crate::fixtures::create_group;
-use crate::helpers::{TestApp, error_code, spawn_app};
+use crate::helpers::{TestApp, TestUser, error_code, spawn_app};
 use crate::live::{PRESENCE, PROTOCOLS, Socket};
 
 async fn seen_as(app: &TestApp, token: &str, user_id: &str) -> Value {
@@ -97,6 +98,32 @@ async fn the_setting_decides_who_sees_online_state_and_last_seen() {
     socket.close().await;
 }
 
+/// For a watcher who may not see `user`: their real going offline (`socket` closes) is not told;
+/// once they show their presence to everyone again, their state as it is now is the watcher's
+/// next event (nothing came in between).
+async fn nothing_told_until_shown(
+    app: &TestApp,
+    user: &TestUser,
+    socket: Socket,
+    watcher: &mut Socket,
+    protocol: &str,
+) {
+    socket.close().await;
+    let mut offline = false;
+    for _ in 0..100 {
+        offline = seen_as(app, &user.token, &user.id).await["isOnline"] == false;
+        if offline {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(offline, "{}'s last socket closed", user.username);
+    set(app, &user.token, "EVERYONE").await;
+    let shown = watcher.event("p").await;
+    assert_eq!(shown["isOnline"], false, "{protocol}: {shown}");
+    assert!(shown["lastSeen"].is_string(), "{protocol}: {shown}");
+}
+
 #[tokio::test]
 async fn presence_watchers_follow_a_change_of_setting_at_once() {
     let (app, _dir) = spawn_app().await;
@@ -118,22 +145,7 @@ async fn presence_watchers_follow_a_change_of_setting_at_once() {
             json!({ "userId": ana.id, "isOnline": false, "lastSeen": null }),
             "{protocol}"
         );
-        // Her real going offline is not told.
-        socket.close().await;
-        let mut offline = false;
-        for _ in 0..100 {
-            offline = seen_as(&app, &ana.token, &ana.id).await["isOnline"] == false;
-            if offline {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        assert!(offline, "ana's last socket closed");
-        // Shown again: her state as it is now comes next (nothing came in between).
-        set(&app, &ana.token, "EVERYONE").await;
-        let shown = watcher.event("p").await;
-        assert_eq!(shown["isOnline"], false, "{protocol}: {shown}");
-        assert!(shown["lastSeen"].is_string(), "{protocol}: {shown}");
+        nothing_told_until_shown(&app, &ana, socket, &mut watcher, protocol).await;
         watcher.close().await;
     }
 }
@@ -164,4 +176,59 @@ async fn a_change_of_setting_on_one_instance_reaches_watchers_on_another() {
     assert_eq!(seen_as(&b, &cyd.token, &ana.id).await["isOnline"], false);
     socket.close().await;
     watcher.close().await;
+}
+
+/// A presence shown to friends only follows a friendship as it starts and ends: a watcher who
+/// becomes her friend is shown her state at once; when the friendship ends (removed, or by a
+/// block) she is shown as hidden at once, and nothing more of her reaches the watcher.
+#[tokio::test]
+async fn friends_only_presence_follows_a_friendship_as_it_starts_and_ends() {
+    let (app, _dir) = spawn_app().await;
+    let ana = app.register("ana").await;
+    let cyd = app.register("cyd").await;
+    let hidden = json!({ "userId": ana.id, "isOnline": false, "lastSeen": null });
+    for (round, protocol) in PROTOCOLS.into_iter().enumerate() {
+        set(&app, &ana.token, "FRIENDS").await;
+        let socket = Socket::open(&app, &ana.token, protocol).await;
+        let mut watcher = Socket::open(&app, &cyd.token, protocol).await;
+        watcher
+            .subscribe("p", PRESENCE, json!({ "ids": [ana.id] }))
+            .await;
+        assert_eq!(watcher.event("p").await, hidden, "{protocol}: a stranger");
+
+        // Friends (by answering her request, then by accepting it): she appears as she is.
+        assert_eq!(
+            crate::people::asked(&app, &ana.token, "cyd").await,
+            "REQUEST_SENT"
+        );
+        if round == 0 {
+            assert_eq!(
+                crate::people::asked(&app, &cyd.token, "ana").await,
+                "FRIENDS"
+            );
+        } else {
+            app.gql_ok(
+                Some(&cyd.token),
+                "mutation($id: ID!) { acceptFriendRequest(userId: $id) }",
+                json!({ "id": ana.id }),
+            )
+            .await;
+        }
+        let shown = watcher.event("p").await;
+        assert_eq!(shown["userId"], json!(ana.id), "{protocol}: {shown}");
+        assert_eq!(shown["isOnline"], true, "{protocol}: {shown}");
+
+        // The friendship ends: she removes him, or blocks him.
+        let end = if round == 0 {
+            "mutation($id: ID!) { removeFriend(userId: $id) }"
+        } else {
+            "mutation($id: ID!) { blockUser(userId: $id) }"
+        };
+        app.gql_ok(Some(&ana.token), end, json!({ "id": cyd.id }))
+            .await;
+        assert_eq!(watcher.event("p").await, hidden, "{protocol}: ended");
+
+        nothing_told_until_shown(&app, &ana, socket, &mut watcher, protocol).await;
+        watcher.close().await;
+    }
 }

@@ -196,6 +196,7 @@ impl ChatEvent {
                 })
             }
             Event::PresenceChanged { .. }
+            | Event::FriendshipChanged { .. }
             | Event::SessionsRevoked { .. }
             | Event::VoiceSignal { .. }
             | Event::LinkRestored => return None,
