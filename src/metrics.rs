@@ -182,7 +182,8 @@ impl Default for Metrics {
             "link_previews",
             "Link preview fetches by outcome: ready (stored), cached (a recent fetch reused), \
              refused (an address or host not allowed), failed (no answer in time, not HTML, \
-             an error, or nothing to show)",
+             an error, or nothing to show), stale (the message left the link while it was \
+             fetched: nothing bound)",
             previews.clone(),
         );
         let sockets = Gauge::default();

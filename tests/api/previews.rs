@@ -2,7 +2,7 @@
 //! Graph page, a plain page and a redirect give previews (announced live); a redirect to another
 //! loopback port, to a private address or to a link-local one is refused (the other port is
 //! never reached); an oversized page is cut off before its tags, a slow one given up, a non-HTML
-//! one ignored; a preview is cached per URL.
+//! one ignored; a preview is cached per URL; an edit to another link replaces the preview.
 use std::{
     sync::{
         Arc,
@@ -228,4 +228,64 @@ async fn previews_can_be_switched_off() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(site.hits.load(Ordering::SeqCst), 0);
     assert_eq!(preview_of(&app, &ana.token, &message).await, Value::Null);
+}
+
+async fn edit(app: &TestApp, token: &str, message: &str, content: &str) {
+    app.gql_ok(
+        Some(token),
+        "mutation($id: ID!, $t: String!) { editMessage(id: $id, content: $t) { id } }",
+        json!({ "id": message, "t": content }),
+    )
+    .await;
+}
+
+/// An edit that changes the link replaces the preview: the edit's event never shows the old one,
+/// and the new link's preview follows, announced; an edit that keeps the link keeps its preview; an edit
+/// that drops the link drops the preview.
+#[tokio::test]
+async fn an_edit_to_another_link_replaces_the_preview() {
+    let site = serve(1).await;
+    let base = format!("http://127.0.0.1:{}", site.port);
+    let allow = format!("127.0.0.1:{}", site.port);
+    let (app, _dir) = spawn_app_with(move |c| c.previews.allow = vec![allow]).await;
+    let ana = app.register("ana").await;
+    let group = create_group(&app, &ana.token, "club", &[]).await;
+    let mut live = Socket::open(&app, &ana.token, MODERN).await;
+    let events = "subscription($c: ID!) { chatEvents(chatId: $c) { __typename
+        ... on MessageEdited { message { content linkPreview { title } } }
+        ... on LinkPreviewReady { message { content linkPreview { title } } } } }";
+    live.subscribe("c", events, json!({ "c": group })).await;
+    let id = send(&app, &ana.token, &group, &format!("see {base}/og")).await;
+    assert_eq!(live.event("c").await["__typename"], "MessageCreated");
+    let ready = live.event("c").await;
+    assert_eq!(ready["message"]["linkPreview"]["title"], "Goftgu & friends");
+
+    edit(&app, &ana.token, &id, &format!("rather {base}/plain")).await;
+    let edited = live.event("c").await;
+    assert_eq!(edited["__typename"], "MessageEdited", "{edited}");
+    // Rendered when delivered: no preview yet, or already the new one; never the old one.
+    let shown = &edited["message"]["linkPreview"];
+    assert!(
+        shown.is_null() || shown["title"] == "Plain page",
+        "the old preview went with its link: {edited}"
+    );
+    let ready = live.event("c").await;
+    assert_eq!(ready["__typename"], "LinkPreviewReady", "{ready}");
+    assert_eq!(ready["message"]["linkPreview"]["title"], "Plain page");
+    assert_eq!(
+        preview_of(&app, &ana.token, &id).await["url"],
+        format!("{base}/plain")
+    );
+
+    // The same link in other words: the preview stays.
+    edit(&app, &ana.token, &id, &format!("{base}/plain is the one")).await;
+    let edited = live.event("c").await;
+    assert_eq!(edited["message"]["linkPreview"]["title"], "Plain page");
+
+    // No link any more: no preview.
+    edit(&app, &ana.token, &id, "never mind").await;
+    let edited = live.event("c").await;
+    assert_eq!(edited["message"]["linkPreview"], Value::Null, "{edited}");
+    assert_eq!(preview_of(&app, &ana.token, &id).await, Value::Null);
+    live.close().await;
 }

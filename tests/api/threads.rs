@@ -1,8 +1,8 @@
-//! Threads: replies stay out of the chat's main timeline and unread count; the root shows its
-//! reply count, last reply time and latest repliers; `thread(rootId)` pages replies with message
-//! cursors; replies arrive live with their root id; authors and repliers follow, and each
-//! follower's unread replies count from their own marker; `threads(chatId)` lists threads by
-//! latest reply.
+//! Threads: replies stay out of the chat's main timeline, its last message and unread count; the
+//! root shows its reply count, last reply time and latest repliers; `thread(rootId)` pages
+//! replies with message cursors; replies arrive live with their root id; authors and repliers
+//! follow, and each follower's unread replies count from their own marker; `threads(chatId)`
+//! lists threads by latest reply.
 use serde_json::{Value, json};
 
 use crate::fixtures::{chat, create_group, delete, send, strings};
@@ -90,7 +90,18 @@ async fn replies_stay_in_their_thread_page_by_cursor_and_arrive_with_their_root(
     ] {
         replied(&app, &user.token, &group, &root, text).await;
     }
+    // The chat's last message is its main timeline's: replies in a thread do not take its place.
+    let last = |chat: Value| chat["lastMessage"]["content"].clone();
+    let selection = "lastMessage { content }";
+    assert_eq!(
+        last(chat(&app, &cyd.token, &group, selection).await),
+        "shall we meet?"
+    );
     send(&app, &ben.token, &group, "in the main timeline").await;
+    assert_eq!(
+        last(chat(&app, &cyd.token, &group, selection).await),
+        "in the main timeline"
+    );
 
     // The main timeline shows the root with its thread's figures, not the replies.
     let main = timeline(&app, &cyd.token, &group).await;

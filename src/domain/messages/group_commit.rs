@@ -154,9 +154,14 @@ async fn together(
     let mut rows: Vec<message::Model> = Vec::with_capacity(jobs.len());
     let now = Utc::now();
     for (chat_id, indexes) in by_chat(jobs) {
-        let last = &jobs[*indexes.last().expect("a chat has a send")];
+        // The chat's last message is its main timeline's: a reply in a thread is not.
+        let last_main = indexes
+            .iter()
+            .rev()
+            .find(|&&i| jobs[i].draft.thread_root_id.is_none())
+            .map(|&i| jobs[i].id);
         let Some((last_seq, created_at)) =
-            take_numbers(&txn, chat_id, indexes.len(), last.id, now).await?
+            take_numbers(&txn, chat_id, indexes.len(), last_main, now).await?
         else {
             for i in indexes {
                 results[i] = Some(Err(AppError::NotFound("chat not found".into())));
@@ -207,24 +212,29 @@ fn by_chat(jobs: &[Job]) -> Vec<(Uuid, Vec<usize>)> {
 
 /// Takes `count` numbers for the chat in one statement: its new `last_seq` (the batch has the
 /// `count` numbers up to it) and the batch's time, never behind the chat's previous activity, so
-/// `createdAt` never goes backwards against `seq`. None when the chat is gone.
+/// `createdAt` never goes backwards against `seq`; `last_message_id` becomes the chat's last
+/// message when given (None when the batch is only replies in threads). None when the chat is
+/// gone.
 pub(super) async fn take_numbers<C: ConnectionTrait>(
     db: &C,
     chat_id: Uuid,
     count: usize,
-    last_message_id: Uuid,
+    last_message_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> AppResult<Option<(i64, DateTime<Utc>)>> {
-    let bumped = chat::Entity::update_many()
+    let mut bump = chat::Entity::update_many()
         .col_expr(
             chat::Column::LastSeq,
             Expr::col(chat::Column::LastSeq).add(count as i64),
         )
-        .col_expr(chat::Column::LastMessageId, Expr::value(last_message_id))
         .col_expr(
             chat::Column::LastActivityAt,
             Func::greatest([Expr::col(chat::Column::LastActivityAt), Expr::value(now)]).into(),
-        )
+        );
+    if let Some(last_message_id) = last_message_id {
+        bump = bump.col_expr(chat::Column::LastMessageId, Expr::value(last_message_id));
+    }
+    let bumped = bump
         .filter(chat::Column::Id.eq(chat_id))
         .exec_with_returning(db)
         .await?;

@@ -15,7 +15,7 @@ use super::files::kind_of;
 use super::{
     Outbox, Viewer,
     access::{Need, chat_access, message_access},
-    autocommit, chats, in_transaction, mentions,
+    autocommit, chats, in_transaction, mentions, previews,
 };
 use crate::{
     entity::{
@@ -52,7 +52,7 @@ pub const ATTACHMENTS_MAX: usize = 10;
 #[tracing::instrument(skip_all, fields(user = %viewer.user_id, chat))]
 pub async fn send(app: &AppState, viewer: &Viewer, input: Outgoing) -> AppResult<message::Model> {
     let message = write_sent(app, viewer, input).await?;
-    super::previews::after_send(app, &message);
+    previews::after_send(app, &message);
     Ok(message)
 }
 
@@ -218,23 +218,35 @@ pub async fn edit(
     } else {
         None
     };
+    // A new link unbinds the old preview with the text; the new one is fetched after commit.
+    let relinked = previews::link_changed(message.content.as_deref(), &content);
     let mut model: message::ActiveModel = message.into();
     model.content = Set(Some(content));
     model.edited_at = Set(Some(Utc::now()));
-    if mentioning {
-        return in_transaction(app, |txn, outbox| {
+    let message = if mentioning || relinked {
+        in_transaction(app, |txn, outbox| {
             Box::pin(async move {
                 let message = model.update(txn).await?;
-                mentions::revise(txn, outbox, &message, reach).await?;
+                if mentioning {
+                    mentions::revise(txn, outbox, &message, reach).await?;
+                }
+                if relinked {
+                    previews::unbind(txn, message.id).await?;
+                }
                 Ok(edited(outbox, message))
             })
         })
-        .await;
+        .await?
+    } else {
+        autocommit(app, |db, outbox| {
+            Box::pin(async move { Ok(edited(outbox, model.update(db).await?)) })
+        })
+        .await?
+    };
+    if relinked {
+        previews::after_send(app, &message);
     }
-    autocommit(app, |db, outbox| {
-        Box::pin(async move { Ok(edited(outbox, model.update(db).await?)) })
-    })
-    .await
+    Ok(message)
 }
 
 /// Records the `MessageEdited` event of `message`.
@@ -447,7 +459,7 @@ struct Draft {
 
 /// Writes a message inside the caller's transaction: takes the chat's next sequence number
 /// (the UPDATE locks the chat row until commit, so numbers follow commit order), records it as
-/// the chat's last message, moves the sender's own markers past it (not for a reply in a
+/// the chat's last message (not a reply in a thread), moves the sender's own markers past it (not for a reply in a
 /// thread), and records its `MessageCreated` event.
 async fn insert<C: ConnectionTrait>(
     db: &C,
@@ -477,7 +489,8 @@ async fn three_statements<C: ConnectionTrait>(
     // The number and the time are taken together, under the chat row's lock: a send that
     // read the clock earlier but got the lock later takes its predecessor's time, so
     // `createdAt` never goes backwards against `seq`.
-    let (seq, now) = group_commit::take_numbers(db, draft.chat_id, 1, id, Utc::now())
+    let last_main = draft.thread_root_id.is_none().then_some(id);
+    let (seq, now) = group_commit::take_numbers(db, draft.chat_id, 1, last_main, Utc::now())
         .await?
         .ok_or_else(|| AppError::NotFound("chat not found".into()))?;
     let message = message::ActiveModel {

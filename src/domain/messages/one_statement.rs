@@ -1,5 +1,5 @@
 //! A message written in one statement on PostgreSQL. Sending is three writes (take the chat's
-//! next `seq` and move its last message and activity; insert the message; move the sender's read
+//! next `seq` and move its activity, and its last message unless this is a reply in a thread; insert the message; move the sender's read
 //! and delivery markers) that must stand or fall together; as three statements in a transaction
 //! they cost five round trips and hold the chat row's lock across all of them. Data-modifying
 //! common table expressions make them one statement: atomic by itself (no BEGIN/COMMIT), the lock
@@ -20,7 +20,7 @@ const SQL: &str = r#"
 WITH bumped AS (
     UPDATE chats
        SET last_seq = last_seq + 1,
-           last_message_id = $1,
+           last_message_id = CASE WHEN $10::uuid IS NULL THEN $1 ELSE last_message_id END,
            last_activity_at = GREATEST(last_activity_at, $2)
      WHERE id = $3
     RETURNING last_seq, last_activity_at

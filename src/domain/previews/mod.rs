@@ -1,7 +1,9 @@
 //! Link previews: after a message is sent, the first http(s) link in its text is fetched in the
 //! background (`fetch`, safely) and what the page says about itself (`html`) is stored, cached
 //! per URL for a day (failed fetches too), bound to the message, and announced
-//! (`LinkPreviewReady` in `chatEvents`). Off with `GOFTGU_LINK_PREVIEWS=false`.
+//! (`LinkPreviewReady` in `chatEvents`). An edit that changes the link unbinds the old preview and
+//! fetches the new one; a fetch that ends after its link left the message binds nothing. Off
+//! with `GOFTGU_LINK_PREVIEWS=false`.
 mod fetch;
 mod html;
 
@@ -10,7 +12,8 @@ use std::sync::{Arc, LazyLock};
 use chrono::{Duration, Utc};
 use reqwest::Url;
 use sea_orm::{
-    ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, Set, sea_query::OnConflict,
+    ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, Set,
+    sea_query::OnConflict,
 };
 use tokio::sync::Semaphore;
 use uuid::Uuid;
@@ -61,7 +64,23 @@ fn first_link(text: &str) -> Option<Url> {
     })
 }
 
-/// Starts the preview of a message just sent, when its text has a link.
+/// Whether an edit from `before` to `after` changes the message's first link (its preview goes
+/// with the old one, and the new one gets its own).
+pub fn link_changed(before: Option<&str>, after: &str) -> bool {
+    before.and_then(first_link) != first_link(after)
+}
+
+/// Unbinds the preview of a message whose link changed (in the edit's transaction, so the edit's
+/// event never shows the old preview).
+pub async fn unbind(db: &impl ConnectionTrait, message_id: Uuid) -> AppResult<()> {
+    of_message::Entity::delete_many()
+        .filter(of_message::Column::MessageId.eq(message_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Starts the preview of a message just sent or edited to a new link, when its text has one.
 pub fn after_send(app: &AppState, message: &message::Model) {
     if !app.config.previews.enabled {
         return;
@@ -113,13 +132,24 @@ async fn prepare(
     if !preview.ok {
         return Ok(outcome);
     }
+    // The message may have been edited (or deleted) while its link was fetched: a preview is
+    // bound only to a message that still shows its link.
+    let shown = message::Entity::find_by_id(message_id)
+        .filter(message::Column::DeletedAt.is_null())
+        .one(&app.db)
+        .await?
+        .and_then(|m| m.content.as_deref().and_then(first_link))
+        .is_some_and(|link| link.as_str() == key);
+    if !shown {
+        return Ok("stale");
+    }
     of_message::Entity::insert(of_message::ActiveModel {
         message_id: Set(message_id),
         url: Set(key),
     })
     .on_conflict(
         OnConflict::column(of_message::Column::MessageId)
-            .do_nothing()
+            .update_column(of_message::Column::Url)
             .to_owned(),
     )
     .exec_without_returning(&app.db)

@@ -214,7 +214,7 @@ impl Chat {
         Ok(self.my_membership(ctx).await?.is_some_and(|m| m.archived))
     }
 
-    /// The newest message.
+    /// The newest message of the main timeline (a reply in a thread is not one).
     async fn last_message(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Message>> {
         let Some(id) = self.0.last_message_id else {
             return Ok(None);
