@@ -232,3 +232,37 @@ async fn friends_only_presence_follows_a_friendship_as_it_starts_and_ends() {
         watcher.close().await;
     }
 }
+
+/// A friendship made and ended through one instance reaches a presence watcher on another.
+#[tokio::test]
+async fn a_friendship_on_one_instance_reaches_watchers_on_another() {
+    let Some(redis) = crate::cluster::services() else {
+        return;
+    };
+    let (a, b, _dirs) = crate::cluster::spawn_pair_with(&redis, |_| {}).await;
+    let ana = a.register("ana").await;
+    let cyd = a.register("cyd").await;
+    set(&a, &ana.token, "FRIENDS").await;
+    let socket = Socket::open(&a, &ana.token, PROTOCOLS[0]).await;
+    let mut watcher = Socket::open(&b, &cyd.token, PROTOCOLS[0]).await;
+    watcher
+        .subscribe("p", PRESENCE, json!({ "ids": [ana.id] }))
+        .await;
+    let hidden = json!({ "userId": ana.id, "isOnline": false, "lastSeen": null });
+    assert_eq!(watcher.event("p").await, hidden);
+    let channel = format!("{}presence:{}", b.state.config.redis_prefix, ana.id);
+    crate::cluster::wait_for_subscriber(&redis, &channel).await;
+
+    crate::people::asked(&a, &ana.token, "cyd").await;
+    assert_eq!(crate::people::asked(&a, &cyd.token, "ana").await, "FRIENDS");
+    assert_eq!(watcher.event("p").await["isOnline"], true);
+    a.gql_ok(
+        Some(&ana.token),
+        "mutation($id: ID!) { removeFriend(userId: $id) }",
+        json!({ "id": cyd.id }),
+    )
+    .await;
+    assert_eq!(watcher.event("p").await, hidden);
+    socket.close().await;
+    watcher.close().await;
+}
