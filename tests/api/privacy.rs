@@ -150,11 +150,20 @@ async fn presence_watchers_follow_a_change_of_setting_at_once() {
     }
 }
 
-#[tokio::test]
-async fn a_change_of_setting_on_one_instance_reaches_watchers_on_another() {
-    let Some(redis) = crate::cluster::services() else {
-        return;
-    };
+/// Two instances over Redis: ana and cyd registered on A, cyd watching ana's presence from B
+/// (her first state, offline, already read; B's Redis subscription in place).
+struct Across {
+    a: TestApp,
+    b: TestApp,
+    _dirs: Vec<tempfile::TempDir>,
+    ana: TestUser,
+    cyd: TestUser,
+    watcher: Socket,
+}
+
+/// `Across`, or None when no Redis is given to the tests.
+async fn watching_across_instances() -> Option<Across> {
+    let redis = crate::cluster::services()?;
     let (a, b, _dirs) = crate::cluster::spawn_pair_with(&redis, |_| {}).await;
     let ana = a.register("ana").await;
     let cyd = a.register("cyd").await;
@@ -165,17 +174,33 @@ async fn a_change_of_setting_on_one_instance_reaches_watchers_on_another() {
     assert_eq!(watcher.event("p").await["isOnline"], false);
     let channel = format!("{}presence:{}", b.state.config.redis_prefix, ana.id);
     crate::cluster::wait_for_subscriber(&redis, &channel).await;
+    Some(Across {
+        a,
+        b,
+        _dirs,
+        ana,
+        cyd,
+        watcher,
+    })
+}
 
-    let socket = Socket::open(&a, &ana.token, PROTOCOLS[0]).await;
-    assert_eq!(watcher.event("p").await["isOnline"], true);
-    set(&a, &ana.token, "NOBODY").await;
+#[tokio::test]
+async fn a_change_of_setting_on_one_instance_reaches_watchers_on_another() {
+    let Some(mut across) = watching_across_instances().await else {
+        return;
+    };
+    let (a, ana) = (&across.a, &across.ana);
+    let socket = Socket::open(a, &ana.token, PROTOCOLS[0]).await;
+    assert_eq!(across.watcher.event("p").await["isOnline"], true);
+    set(a, &ana.token, "NOBODY").await;
     assert_eq!(
-        watcher.event("p").await,
+        across.watcher.event("p").await,
         json!({ "userId": ana.id, "isOnline": false, "lastSeen": null })
     );
-    assert_eq!(seen_as(&b, &cyd.token, &ana.id).await["isOnline"], false);
+    let seen = seen_as(&across.b, &across.cyd.token, &ana.id).await;
+    assert_eq!(seen["isOnline"], false);
     socket.close().await;
-    watcher.close().await;
+    across.watcher.close().await;
 }
 
 /// A presence shown to friends only follows a friendship as it starts and ends: a watcher who
@@ -236,33 +261,25 @@ async fn friends_only_presence_follows_a_friendship_as_it_starts_and_ends() {
 /// A friendship made and ended through one instance reaches a presence watcher on another.
 #[tokio::test]
 async fn a_friendship_on_one_instance_reaches_watchers_on_another() {
-    let Some(redis) = crate::cluster::services() else {
+    let Some(mut across) = watching_across_instances().await else {
         return;
     };
-    let (a, b, _dirs) = crate::cluster::spawn_pair_with(&redis, |_| {}).await;
-    let ana = a.register("ana").await;
-    let cyd = a.register("cyd").await;
-    set(&a, &ana.token, "FRIENDS").await;
-    let socket = Socket::open(&a, &ana.token, PROTOCOLS[0]).await;
-    let mut watcher = Socket::open(&b, &cyd.token, PROTOCOLS[0]).await;
-    watcher
-        .subscribe("p", PRESENCE, json!({ "ids": [ana.id] }))
-        .await;
+    let (a, ana, cyd) = (&across.a, &across.ana, &across.cyd);
+    set(a, &ana.token, "FRIENDS").await;
     let hidden = json!({ "userId": ana.id, "isOnline": false, "lastSeen": null });
-    assert_eq!(watcher.event("p").await, hidden);
-    let channel = format!("{}presence:{}", b.state.config.redis_prefix, ana.id);
-    crate::cluster::wait_for_subscriber(&redis, &channel).await;
+    assert_eq!(across.watcher.event("p").await, hidden);
+    let socket = Socket::open(a, &ana.token, PROTOCOLS[0]).await;
 
-    crate::people::asked(&a, &ana.token, "cyd").await;
-    assert_eq!(crate::people::asked(&a, &cyd.token, "ana").await, "FRIENDS");
-    assert_eq!(watcher.event("p").await["isOnline"], true);
+    crate::people::asked(a, &ana.token, "cyd").await;
+    assert_eq!(crate::people::asked(a, &cyd.token, "ana").await, "FRIENDS");
+    assert_eq!(across.watcher.event("p").await["isOnline"], true);
     a.gql_ok(
         Some(&ana.token),
         "mutation($id: ID!) { removeFriend(userId: $id) }",
         json!({ "id": cyd.id }),
     )
     .await;
-    assert_eq!(watcher.event("p").await, hidden);
+    assert_eq!(across.watcher.event("p").await, hidden);
     socket.close().await;
-    watcher.close().await;
+    across.watcher.close().await;
 }

@@ -459,7 +459,7 @@ struct Draft {
 
 /// Writes a message inside the caller's transaction: takes the chat's next sequence number
 /// (the UPDATE locks the chat row until commit, so numbers follow commit order), records it as
-/// the chat's last message (not a reply in a thread), moves the sender's own markers past it (not for a reply in a
+/// the chat's last message and moves the sender's own markers past it (neither for a reply in a
 /// thread), and records its `MessageCreated` event.
 async fn insert<C: ConnectionTrait>(
     db: &C,

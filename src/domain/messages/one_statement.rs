@@ -1,11 +1,11 @@
 //! A message written in one statement on PostgreSQL. Sending is three writes (take the chat's
-//! next `seq` and move its activity, and its last message unless this is a reply in a thread; insert the message; move the sender's read
-//! and delivery markers) that must stand or fall together; as three statements in a transaction
-//! they cost five round trips and hold the chat row's lock across all of them. Data-modifying
-//! common table expressions make them one statement: atomic by itself (no BEGIN/COMMIT), the lock
-//! held for one statement only, the same guarantees (gap-free `seq` in commit order, `createdAt`
-//! never behind its predecessor's). SQLite has no data-modifying CTEs; it keeps the three
-//! statements (`super::insert`).
+//! next `seq` and move its activity, and its last message unless this is a reply in a thread;
+//! insert the message; move the sender's read and delivery markers) that must stand or fall
+//! together; as three statements in a transaction they cost five round trips and hold the chat
+//! row's lock across all of them. Data-modifying common table expressions make them one
+//! statement: atomic by itself (no BEGIN/COMMIT), the lock held for one statement only, the same
+//! guarantees (gap-free `seq` in commit order, `createdAt` never behind its predecessor's). SQLite
+//! has no data-modifying CTEs; it keeps the three statements (`super::insert`).
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Statement, Value};
 use uuid::Uuid;
